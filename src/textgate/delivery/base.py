@@ -27,6 +27,8 @@ class Outgoing:
     segments: int
     sender: str | None = None
     attempt: int = 1
+    #: The text holds a secret (a verification code): never log or print it.
+    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,148 @@
+"""What the OpenAPI document says of each route.
+
+Routes read their bodies themselves (JSON or form, with TextFlow's error wording), so the
+request bodies are described here by hand; responses are described by the Structs below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+
+
+class Error(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+
+
+class SmsData(msgspec.Struct):
+    to: str
+    content: str
+    country_code: str
+    price: float
+    timestamp: int
+    id: int
+    status: str
+    segments: int
+    encoding: str
+
+
+class SendSmsReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    data: SmsData
+
+
+class BalanceReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    credits: str
+    packages: dict[str, int]
+
+
+class EventOut(msgspec.Struct):
+    status: str
+    at: int
+    detail: str | None
+
+
+class MessageOut(msgspec.Struct):
+    id: int
+    to: str
+    content: str
+    country: str
+    kind: str
+    status: str
+    segments: int
+    encoding: str
+    price: float
+    attempts: int
+    provider: str | None
+    error: str | None
+    created_at: int
+    updated_at: int
+    submitted_at: int | None
+    final_at: int | None
+    history: list[EventOut]
+
+
+class MessageReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    data: MessageOut
+
+
+def _string(description: str, **extra: Any) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description, **extra)
+
+
+_BODIES: dict[str, tuple[dict[str, Schema], list[str]]] = {
+    "send_sms": (
+        {
+            "phone_number": _string("Recipient, E.164 with the + and country prefix"),
+            "text": _string("Message text; GSM-7 or UCS-2, at most 10 segments"),
+        },
+        ["phone_number", "text"],
+    ),
+}
+
+
+def _request_body(name: str) -> RequestBody | None:
+    if name not in _BODIES:
+        return None
+    properties, required = _BODIES[name]
+    schema = Schema(type=OpenAPIType.OBJECT, properties=dict(properties), required=required)
+    return RequestBody(
+        required=True,
+        content={
+            "application/json": OpenAPIMediaType(schema=schema),
+            "application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema),
+        },
+    )
+
+
+_REPLIES: dict[str, type[msgspec.Struct]] = {
+    "send_sms": SendSmsReply,
+    "balance": BalanceReply,
+    "message": MessageReply,
+}
+
+_SUMMARIES = {
+    "send_sms": "Send an SMS (TextFlow)",
+    "balance": "The account's credits (TextFlow)",
+    "message": "One message with its status history",
+}
+
+
+def doc(name: str, *, body: dict[str, tuple[dict[str, Schema], list[str]]] | None = None) -> dict[str, Any]:
+    """Keyword arguments for a route decorator: summary, request body and responses."""
+    if body:
+        _BODIES.update(body)
+    request_body = _request_body(name)
+
+    @dataclass
+    class _Operation(Operation):
+        def __post_init__(self) -> None:
+            if request_body is not None:
+                self.request_body = request_body
+
+    responses: dict[int, ResponseSpec] = {
+        400: ResponseSpec(Error, description="Bad input, in the TextFlow shape"),
+        401: ResponseSpec(Error, description="Missing, malformed, unknown or revoked API key"),
+    }
+    kwargs: dict[str, Any] = {
+        "summary": _SUMMARIES.get(name, name),
+        "operation_class": _Operation,
+        "responses": responses,
+        "security": [{"BearerAuth": []}],
+    }
+    if name in _REPLIES:
+        responses[200] = ResponseSpec(_REPLIES[name], description="Success")
+    return kwargs

@@ -1,0 +1,53 @@
+"""Routes beyond TextFlow: a message and its status history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.params import FromPath
+
+from textgate.api import shapes
+from textgate.api.auth import caller_of
+from textgate.api.docs import doc
+from textgate.errors import NotFound
+from textgate.store import messages as messages_store
+
+
+@get("/api/messages/{message_id:int}", **doc("message"))
+async def get_message(
+    request: Request[Any, Any, Any], message_id: FromPath[int]
+) -> Response[bytes]:
+    svc = request.app.state.services
+    caller = await caller_of(request)
+    async with svc.db.read() as conn:
+        message = await messages_store.get(conn, message_id, account_id=caller.account_id)
+        if message is None:
+            raise NotFound(f"No message {message_id} in this account")
+        events = await messages_store.history(conn, message)
+    return shapes.reply(
+        True,
+        200,
+        "Message found",
+        data={
+            "id": message.id,
+            "to": message.to_number,
+            "content": message.body,
+            "country": message.region,
+            "kind": message.kind.value,
+            "status": message.status.value,
+            "segments": message.segments,
+            "encoding": message.encoding,
+            "price": shapes.price(message.price_micros),
+            "attempts": message.attempts,
+            "provider": message.provider,
+            "error": message.error,
+            "created_at": message.created_at,
+            "updated_at": message.updated_at,
+            "submitted_at": message.submitted_at,
+            "final_at": message.final_at,
+            "history": [
+                {"status": e.status.value, "at": e.at, "detail": e.detail} for e in events
+            ],
+        },
+    )

@@ -1,0 +1,161 @@
+"""Wiring: Settings in, the Litestar app (and the worker) out. No module-level state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from textgate import __version__, secrets
+from textgate.api import errors, health, messages, textflow
+from textgate.delivery.base import Inbound, Receipt
+from textgate.delivery.registry import build_router
+from textgate.domain.pricing import PriceTable, load_price_table
+from textgate.domain.retry import RetryPolicy
+from textgate.metrics import Metrics
+from textgate.services.accounts import AccountService
+from textgate.services.auth import Authenticator
+from textgate.services.committer import Committer
+from textgate.services.container import Services
+from textgate.services.sending import SendService
+from textgate.settings import Settings
+from textgate.store.db import Database
+from textgate.worker.dispatcher import Dispatcher
+
+log = logging.getLogger("textgate")
+
+
+def load_prices(settings: Settings) -> PriceTable:
+    if settings.price_file is not None:
+        return load_price_table(settings.price_file)
+    with resources.as_file(resources.files("textgate") / "data" / "prices.toml") as path:
+        return load_price_table(Path(path))
+
+
+def build(settings: Settings) -> Services:
+    """Everything but the running tasks; call inside the event loop that will use it."""
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    prices = load_prices(settings)
+    pepper = secrets.load_or_create(settings.pepper, settings.data_dir, "pepper.key")
+    signup = (
+        settings.signup_credit_micros
+        if settings.signup_credit_micros is not None
+        else prices.signup_credit_micros()
+    )
+    metrics = Metrics()
+    committer = Committer(db, max_batch=settings.commit_batch)
+    return Services(
+        settings=settings,
+        db=db,
+        prices=prices,
+        auth=Authenticator(db, pepper),
+        accounts=AccountService(db, pepper, signup),
+        committer=committer,
+        sender=SendService(committer, prices),
+        router=build_router(settings.providers, settings.routes),
+        metrics=metrics,
+    )
+
+
+class _LogSink:
+    """Receipts and inbound messages, until the receipts intake lands (SMPP issue)."""
+
+    async def receipt(self, receipt: Receipt) -> None:
+        log.info("receipt", extra={"action": "receipt_received", "state": receipt.state.value})
+
+    async def inbound(self, message: Inbound) -> None:
+        log.info("inbound", extra={"action": "inbound_received"})
+
+
+@contextlib.asynccontextmanager
+async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
+    """Starts the committer, the providers and (with `worker`) the dispatch loop."""
+    settings = svc.settings
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    svc.committer.start()
+    if worker:
+        sink = _LogSink()
+        for provider in svc.router.providers.values():
+            await provider.start(sink)
+        svc.dispatcher = Dispatcher(
+            svc.db,
+            svc.router,
+            policy=RetryPolicy(
+                max_attempts=settings.retry_max_attempts,
+                base_delay=settings.retry_base_delay,
+                max_delay=settings.retry_max_delay,
+            ),
+            batch=settings.worker_batch,
+            lease_seconds=settings.lease_seconds,
+            poll_interval=settings.worker_poll_interval,
+            metrics=svc.metrics,
+        )
+        svc.committer.on_commit = svc.dispatcher.wake
+        tasks.append(asyncio.create_task(svc.dispatcher.run(stop), name="textgate-worker"))
+    try:
+        yield svc
+    finally:
+        stop.set()
+        await svc.committer.stop()
+        if svc.dispatcher is not None:
+            svc.dispatcher.wake()
+        for task in tasks:
+            await task
+        if worker:
+            for provider in svc.router.providers.values():
+                await provider.stop()
+        await svc.db.dispose()
+
+
+def create_app(
+    settings: Settings, *, worker: bool = True, services: Services | None = None
+) -> Litestar:
+    """The ASGI app. Migrations are not run here: `textgate serve` runs them first.
+
+    With `services` (already running), the app uses them and starts nothing itself."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            yield
+            return
+        svc = build(settings)
+        app.state.services = svc
+        async with running(svc, worker=worker):
+            yield
+
+    return Litestar(
+        route_handlers=[
+            textflow.send_sms,
+            textflow.balance,
+            messages.get_message,
+            health.health,
+            health.ready,
+            health.metrics,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={Exception: errors.handle},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="textgate",
+            version=__version__,
+            description="Self-hosted SMS and phone verification, speaking the TextFlow API.",
+            components=Components(
+                security_schemes={
+                    "BearerAuth": SecurityScheme(type="http", scheme="bearer")
+                }
+            ),
+        ),
+        debug=False,
+        logging_config=None,
+        state=State({"services": services} if services is not None else {}),
+    )

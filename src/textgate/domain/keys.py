@@ -1,0 +1,45 @@
+"""API keys: made here, shown to their owner once, stored only as a peppered HMAC.
+
+A key is "tg_" and 43 URL-safe base64 characters (256 random bits). The store keeps
+`hash_key(pepper, key)`, which needs the server's pepper to compute, and the first
+characters (`display_prefix`) so people can tell their keys apart in lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+KEY_PREFIX = "tg_"
+_RANDOM_BYTES = 32
+_KEY = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_-]{{43}}")
+_DISPLAY_LENGTH = 10
+
+
+def generate_api_key() -> str:
+    """A new random key: "tg_" and 43 URL-safe characters."""
+    return KEY_PREFIX + secrets.token_urlsafe(_RANDOM_BYTES)
+
+
+def is_well_formed(key: str) -> bool:
+    """Whether `key` looks like one of ours (so a typo costs no database look-up)."""
+    return isinstance(key, str) and _KEY.fullmatch(key) is not None
+
+
+def display_prefix(key: str) -> str:
+    """The part of a key that lists show: "tg_" and 7 characters."""
+    return key[:_DISPLAY_LENGTH]
+
+
+def hash_key(pepper: bytes, key: str) -> bytes:
+    """HMAC-SHA256 of the key under the server's pepper: the 32 bytes the store keeps."""
+    if not pepper:
+        raise ValueError("the pepper is empty")
+    return hmac.new(pepper, key.encode("utf-8"), hashlib.sha256).digest()
+
+
+def generate_pepper() -> bytes:
+    """32 random bytes for a new server's pepper."""
+    return secrets.token_bytes(_RANDOM_BYTES)

@@ -1,0 +1,30 @@
+"""Everything a request or a command needs, built once from Settings (see `app.build`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textgate.delivery.router import Router
+from textgate.domain.pricing import PriceTable
+from textgate.metrics import Metrics
+from textgate.services.accounts import AccountService
+from textgate.services.auth import Authenticator
+from textgate.services.committer import Committer
+from textgate.services.sending import SendService
+from textgate.settings import Settings
+from textgate.store.db import Database
+from textgate.worker.dispatcher import Dispatcher
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    prices: PriceTable
+    auth: Authenticator
+    accounts: AccountService
+    committer: Committer
+    sender: SendService
+    router: Router
+    metrics: Metrics
+    dispatcher: Dispatcher | None = None

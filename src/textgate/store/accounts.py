@@ -1,0 +1,157 @@
+"""Accounts, API keys and credits."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from textgate.store.db import now_ms
+from textgate.store.records import Account, ApiKey, Caller
+from textgate.store.tables import accounts, api_keys
+
+
+def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+    m = row._mapping
+    return Account(
+        id=m["id"],
+        email=m["email"],
+        credits_micros=m["credits_micros"],
+        is_operator=bool(m["is_operator"]),
+        created_at=m["created_at"],
+    )
+
+
+def _key(row: sa.Row[tuple[object, ...]]) -> ApiKey:
+    m = row._mapping
+    return ApiKey(
+        id=m["id"],
+        account_id=m["account_id"],
+        prefix=m["prefix"],
+        name=m["name"],
+        created_at=m["created_at"],
+        last_used_at=m["last_used_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+async def create_account(
+    conn: AsyncConnection,
+    email: str,
+    *,
+    credits_micros: int,
+    is_operator: bool = False,
+    password_hash: str | None = None,
+) -> Account:
+    row = (
+        await conn.execute(
+            accounts.insert()
+            .values(
+                email=email,
+                credits_micros=credits_micros,
+                is_operator=is_operator,
+                password_hash=password_hash,
+                created_at=now_ms(),
+            )
+            .returning(*accounts.c)
+        )
+    ).one()
+    return _account(row)
+
+
+async def get_account(conn: AsyncConnection, account_id: int) -> Account | None:
+    row = (await conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
+    return _account(row) if row else None
+
+
+async def find_account(conn: AsyncConnection, email: str) -> Account | None:
+    query = accounts.select().where(sa.func.lower(accounts.c.email) == email.lower())
+    row = (await conn.execute(query)).first()
+    return _account(row) if row else None
+
+
+async def set_operator(conn: AsyncConnection, account_id: int, is_operator: bool) -> None:
+    await conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(is_operator=is_operator)
+    )
+
+
+async def add_credits(conn: AsyncConnection, account_id: int, micros: int) -> int:
+    """Adds (or, negative, takes) credits; answers the new balance. Never below zero:
+    a debit larger than the balance raises (the check constraint refuses it)."""
+    row = (
+        await conn.execute(
+            accounts.update()
+            .where(accounts.c.id == account_id)
+            .values(credits_micros=accounts.c.credits_micros + micros)
+            .returning(accounts.c.credits_micros)
+        )
+    ).one()
+    return int(row[0])
+
+
+async def balance(conn: AsyncConnection, account_id: int) -> int:
+    query = sa.select(accounts.c.credits_micros).where(accounts.c.id == account_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def create_key(
+    conn: AsyncConnection, account_id: int, *, key_hash: bytes, prefix: str, name: str = ""
+) -> ApiKey:
+    row = (
+        await conn.execute(
+            api_keys.insert()
+            .values(
+                account_id=account_id,
+                key_hash=key_hash,
+                prefix=prefix,
+                name=name,
+                created_at=now_ms(),
+            )
+            .returning(*api_keys.c)
+        )
+    ).one()
+    return _key(row)
+
+
+async def list_keys(conn: AsyncConnection, account_id: int) -> list[ApiKey]:
+    query = api_keys.select().where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
+    return [_key(row) for row in await conn.execute(query)]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: int, *, account_id: int | None = None) -> bool:
+    """Revokes a key (of `account_id`, when given). False if there was no such live key."""
+    query = (
+        api_keys.update()
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now_ms())
+    )
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
+    result = await conn.execute(query)
+    return result.rowcount == 1
+
+
+async def caller_for_hash(conn: AsyncConnection, key_hash: bytes) -> Caller | None:
+    """The account behind a live key. The hash is looked up through a unique index: the
+    comparison happens on a keyed hash, so its timing says nothing about the key."""
+    query = sa.select(api_keys.c.id, api_keys.c.account_id).where(
+        api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+    )
+    row = (await conn.execute(query)).first()
+    return Caller(account_id=row.account_id, key_id=row.id) if row else None
+
+
+async def live_key_ids(conn: AsyncConnection, key_ids: set[int]) -> set[int]:
+    if not key_ids:
+        return set()
+    query = sa.select(api_keys.c.id).where(
+        api_keys.c.id.in_(key_ids), api_keys.c.revoked_at.is_(None)
+    )
+    return {row[0] for row in await conn.execute(query)}
+
+
+async def touch_keys(conn: AsyncConnection, key_ids: set[int], at: int) -> None:
+    if key_ids:
+        await conn.execute(
+            api_keys.update().where(api_keys.c.id.in_(key_ids)).values(last_used_at=at)
+        )

@@ -1,0 +1,95 @@
+"""The tables. Times are integer milliseconds since the Unix epoch (`*_at`), as TextFlow's
+`timestamp` and `expires` are; money is integer micro-credits (`*_micros`), never floats."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: Explicit constraint names, the same on SQLite and PostgreSQL (and in migrations).
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+#: A 64-bit key that still autoincrements on SQLite (where only INTEGER PRIMARY KEY does).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("credits_micros", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("is_operator", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("password_hash", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("credits_micros >= 0", name="credits_not_negative"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("key_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("api_key_id", sa.Integer, nullable=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    #: Lower is claimed first: otp 0, sms 1, bulk 2.
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("region", sa.String(2), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),
+    sa.Column("segments", sa.SmallInteger, nullable=False),
+    sa.Column("price_micros", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    #: When a worker may claim it. While `sending`, this is the end of the worker's lease.
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("provider_message_id", sa.String(100), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("submitted_at", sa.BigInteger, nullable=True),
+    sa.Column("final_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_messages_account_id_id", "account_id", "id"),
+    sa.Index("ix_messages_provider_provider_message_id", "provider", "provider_message_id"),
+    #: The queue: only pending rows are in it, ordered the way workers claim them.
+    sa.Index(
+        "ix_messages_due",
+        "priority",
+        "next_attempt_at",
+        sqlite_where=sa.text("status IN ('queued', 'sending')"),
+        postgresql_where=sa.text("status IN ('queued', 'sending')"),
+    ),
+)
+
+#: Status history after acceptance (the `queued` step is the message's `created_at`).
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_message_events_message_id", "message_id"),
+)

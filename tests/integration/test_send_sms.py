@@ -1,0 +1,156 @@
+"""send-sms, balance and messages/{id} on SQLite and PostgreSQL, in-process."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+
+from conftest import MakeAccount
+from textgate.services.container import Services
+
+Client = httpx.AsyncClient
+SERBIA = "+381690156360"
+
+
+async def test_send_sms_answers_textflow_shape(client: Client, make_account: MakeAccount) -> None:
+    user = await make_account("1.00")
+    r = await client.post(
+        "/api/send-sms",
+        json={"phone_number": SERBIA, "text": "Dummy message text..."},
+        headers=user.headers,
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["ok"] is True and body["status"] == 200
+    assert body["message"] == "Message sent successfully"
+    data = body["data"]
+    assert data["to"] == SERBIA
+    assert data["content"] == "Dummy message text..."
+    assert data["country_code"] == "Serbia"
+    assert data["price"] == 0.15 and isinstance(data["price"], float)
+    assert isinstance(data["timestamp"], int) and data["timestamp"] > 1_600_000_000_000
+    assert isinstance(data["id"], int)
+    assert data["status"] == "queued" and data["segments"] == 1
+
+
+async def test_form_body_and_normalised_number(client: Client, make_account: MakeAccount) -> None:
+    user = await make_account()
+    r = await client.post(
+        "/api/send-sms",
+        content="phone_number=%2B381+69+015+6360&text=hello+there",
+        headers={**user.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["to"] == SERBIA
+    assert r.json()["data"]["content"] == "hello there"
+
+
+async def test_price_is_debited_per_segment(
+    client: Client, make_account: MakeAccount, services: Services
+) -> None:
+    user = await make_account("1.00")
+    long_text = "x" * 161  # two GSM-7 parts
+    r = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": long_text}, headers=user.headers
+    )
+    assert r.json()["data"]["segments"] == 2
+    assert r.json()["data"]["price"] == 0.30
+    balance = await client.get("/api/balance", headers=user.headers)
+    assert balance.json()["credits"] == "0.70"
+    assert await services.accounts.balance(user.account.id) == 700_000
+
+
+async def test_balance_shape(client: Client, make_account: MakeAccount) -> None:
+    user = await make_account("0.11437")
+    r = await client.get("/api/balance", headers=user.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["ok"] is True and body["credits"] == "0.11437" and body["packages"] == {}
+    assert isinstance(body["credits"], str)
+
+
+async def test_new_account_gets_two_sms_of_credit(services: Services) -> None:
+    account, _ = await services.accounts.create("fresh@example.com")
+    default = services.prices.default_micros
+    assert account.credits_micros == 2 * default
+
+
+async def test_not_enough_credits_queues_nothing(
+    client: Client, make_account: MakeAccount, services: Services
+) -> None:
+    user = await make_account("0.10")  # Serbia costs 0.15
+    r = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=user.headers
+    )
+    assert r.status_code == 402
+    assert r.json()["ok"] is False and "credits" in r.json()["message"]
+    assert await services.accounts.balance(user.account.id) == 100_000
+    async with services.db.read() as conn:
+        from textgate.store import messages
+
+        assert await messages.count_by_status(conn, user.account.id) == {}
+
+
+async def test_message_with_history(client: Client, make_account: MakeAccount) -> None:
+    user = await make_account()
+    sent = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=user.headers
+    )
+    message_id = sent.json()["data"]["id"]
+    r = await client.get(f"/api/messages/{message_id}", headers=user.headers)
+    assert r.status_code == 200
+    data = r.json()["data"]
+    assert data["id"] == message_id and data["status"] == "queued" and data["to"] == SERBIA
+    assert [e["status"] for e in data["history"]] == ["queued"]
+    assert Decimal(str(data["price"])) == Decimal("0.15")
+
+
+async def test_another_accounts_message_is_not_found(
+    client: Client, make_account: MakeAccount
+) -> None:
+    alice, bob = await make_account(), await make_account()
+    sent = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=alice.headers
+    )
+    message_id = sent.json()["data"]["id"]
+    r = await client.get(f"/api/messages/{message_id}", headers=bob.headers)
+    assert r.status_code == 404
+    assert r.json() == {
+        "ok": False,
+        "status": 404,
+        "message": f"No message {message_id} in this account",
+    }
+    missing = await client.get("/api/messages/999999", headers=alice.headers)
+    assert missing.status_code == 404
+
+
+async def test_revoked_key_is_refused_at_once(
+    client: Client, make_account: MakeAccount, services: Services
+) -> None:
+    user = await make_account()
+    ok = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=user.headers
+    )
+    assert ok.status_code == 200  # the key is now in the auth cache
+    await services.accounts.revoke_key(user.key_id)
+    r = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=user.headers
+    )
+    assert r.status_code == 400 and r.json()["message"] == "Invalid API key"
+    b = await client.get("/api/balance", headers=user.headers)
+    assert b.status_code == 401 and b.json()["ok"] is False
+
+
+async def test_openapi_describes_every_route(client: Client) -> None:
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path in ("/api/send-sms", "/api/balance", "/api/messages/{message_id}"):
+        assert path in paths, path
+    send = paths["/api/send-sms"]["post"]
+    assert set(send["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert "200" in send["responses"] and "400" in send["responses"]
