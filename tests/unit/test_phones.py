@@ -152,7 +152,9 @@ def test_agrees_with_phonenumbers_on_every_example_number() -> None:
 def test_agrees_with_phonenumbers_on_edited_numbers(
     example: str, edit: str, position: int, digit: str
 ) -> None:
-    cc_len = next(n for n in (1, 2, 3) if int(example[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    cc_len = next(
+        n for n in (1, 2, 3) if int(example[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    )
     i = min(position, len(example) - 1)
     digits = {
         "same": example,

@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from textgate.api import shapes
-from textgate.errors import RateLimited, TextgateError
+from textgate.errors import InvalidPhone, RateLimited, TextgateError
 
 log = logging.getLogger("textgate.api")
 
@@ -30,6 +30,10 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if isinstance(exc, TextgateError):
         status, message = exc.status, exc.message
         extra.update(exc.extra)
+        wording = handler.opt.get("invalid_phone") if handler is not None else None
+        if isinstance(exc, InvalidPhone) and wording:
+            # TextFlow's fixed wording for the route; our detail goes in `reason`.
+            message, extra["reason"] = wording, exc.message
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, HTTPException):

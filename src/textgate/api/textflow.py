@@ -22,7 +22,7 @@ def services(request: AnyRequest) -> Services:
 @post(
     "/api/send-sms",
     status_code=200,
-    opt={"auth_error": (400, "Invalid API key")},
+    opt={"auth_error": (400, "Invalid API key"), "invalid_phone": "Phone number is invalid"},
     **doc("send_sms"),
 )
 async def send_sms(request: AnyRequest) -> Response[bytes]:

@@ -204,7 +204,6 @@ class _Getter:
 
     def choice(self, key: str, kind: type[BindMode], default: BindMode) -> BindMode:
         value = self._data.get(key, default)
-        try:
-            return kind(value)
-        except ValueError:
-            raise self._fail(key, " or ".join(repr(m.value) for m in kind)) from None
+        if not isinstance(value, str) or value not in {member.value for member in kind}:
+            raise self._fail(key, " or ".join(repr(member.value) for member in kind))
+        return kind(value)

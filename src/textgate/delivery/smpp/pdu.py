@@ -100,7 +100,7 @@ class Status(enum.IntEnum):
 
 
 def status_name(code: int) -> str:
-    """"ESME_RINVDSTADR" for 0x0B; the hex code for a status no table names."""
+    """The name of a command_status ("ESME_RINVDSTADR" for 0x0B), or its hex code."""
     try:
         return Status(code).name
     except ValueError:

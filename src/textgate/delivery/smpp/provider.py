@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 import random
+from dataclasses import replace
+from typing import TypeVar
 
 from textgate.delivery.base import (
     Health,
@@ -65,6 +67,7 @@ PERMANENT = frozenset(
         Status.ESME_RINVDCS,
     }
 )
+_E = TypeVar("_E", bound=Exception)
 _DATA_CODING = {sms_text.Encoding.GSM7: 0x00, sms_text.Encoding.UCS2: 0x08}
 
 
@@ -116,8 +119,7 @@ class SmppProvider:
         except LinkClosed as err:
             raise self._failed(message, TransientError(f"smpp link lost: {err}")) from None
         finally:
-            for future in futures:
-                future.cancel()  # no-op for the answered ones; frees the window for the rest
+            _settle(futures)
         return self._outcome(message, futures)
 
     async def stop(self) -> None:
@@ -178,16 +180,16 @@ class SmppProvider:
         if len(parts) == 1 or self._config.use_message_payload:
             payload = sms_text.encode(message.text, encoding)
             if len(parts) == 1:
-                return [_replace(common, short_message=payload)]
-            return [_replace(common, tlvs=((pdu.Tag.MESSAGE_PAYLOAD, payload),))]
+                return [replace(common, short_message=payload).encode()]
+            return [replace(common, tlvs=((pdu.Tag.MESSAGE_PAYLOAD, payload),)).encode()]
         self._reference = (self._reference + 1) % 256
         return [
-            _replace(
+            replace(
                 common,
                 esm_class=pdu.ESM_UDHI,
                 short_message=pdu.udh_concat(self._reference, len(parts), seq)
                 + sms_text.encode(part, encoding),
-            )
+            ).encode()
             for seq, part in enumerate(parts, start=1)
         ]
 
@@ -231,7 +233,10 @@ class SmppProvider:
                 transient.append((f"smpp link lost: {error}", None))
                 continue
             response = future.result()
-            if response.status == Status.ESME_ROK and response.command_id != pdu.Command.GENERIC_NACK:
+            if (
+                response.status == Status.ESME_ROK
+                and response.command_id != pdu.Command.GENERIC_NACK
+            ):
                 ids.append(pdu.message_id(response.body))
             elif response.status in PERMANENT:
                 permanent.append(pdu.status_name(response.status))
@@ -263,7 +268,7 @@ class SmppProvider:
             return name, self._config.queue_full_retry_after
         return name, None
 
-    def _failed[E: Exception](self, message: Outgoing, error: E, *, sent: int = 0) -> E:
+    def _failed(self, message: Outgoing, error: _E, *, sent: int = 0) -> _E:
         log.info(
             "smpp submit of message %s to %s failed: %s%s",
             message.message_id,
@@ -367,10 +372,12 @@ class _Link:
         self.task: asyncio.Task[None] | None = None
 
 
-def _replace(message: pdu.ShortMessage, **changes: object) -> bytes:
-    from dataclasses import replace
-
-    return replace(message, **changes).encode()  # type: ignore[arg-type]
+def _settle(futures: list[asyncio.Future[pdu.Pdu]]) -> None:
+    """Cancel the futures still waiting (which frees their window slots) and mark the
+    errors of the others as seen."""
+    for future in futures:
+        if not future.cancel():
+            future.cancelled() or future.exception()
 
 
 def _jitter(delay: float) -> float:

@@ -274,7 +274,7 @@ class Session:
                 err,
                 extra={"action": "smpp_deliver_unreadable", "session": self.label},
             )
-            status = Status.ESME_RX_P_APPN
+            status: int = Status.ESME_RX_P_APPN
         else:
             try:
                 status = await self._on_deliver(short_message)
@@ -291,7 +291,9 @@ class Session:
         could not answer), then cancel any that hang."""
         if not self._deliveries:
             return
-        _, hanging = await asyncio.wait(set(self._deliveries), timeout=self._timing.response_timeout)
+        _, hanging = await asyncio.wait(
+            set(self._deliveries), timeout=self._timing.response_timeout
+        )
         for task in hanging:
             task.cancel()
         await asyncio.gather(*hanging, return_exceptions=True)
@@ -318,5 +320,7 @@ async def _read_pdu(reader: asyncio.StreamReader) -> Pdu:
     length, command_id, status, sequence = pdu.parse_header(
         await reader.readexactly(pdu.HEADER_LENGTH)
     )
-    body = await reader.readexactly(length - pdu.HEADER_LENGTH) if length > pdu.HEADER_LENGTH else b""
+    body = (
+        await reader.readexactly(length - pdu.HEADER_LENGTH) if length > pdu.HEADER_LENGTH else b""
+    )
     return Pdu(command_id, status, sequence, body)

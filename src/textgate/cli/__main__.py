@@ -1,0 +1,3 @@
+from textgate.cli.main import main
+
+main()
