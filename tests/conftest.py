@@ -7,25 +7,22 @@ import concurrent.futures
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from support import PEPPER, MakeAccount, NewAccount, truncate_postgres
 from textgate.app import build, create_app, running
 from textgate.services.container import Services
 from textgate.settings import Settings
 from textgate.store import migrate
 from textgate.store.db import async_url
-from textgate.store.records import Account
 
 POSTGRES_URL = os.environ.get("TEXTGATE_TEST_POSTGRES_URL")
-PEPPER = "ab" * 32
 T = TypeVar("T")
 
 
@@ -35,7 +32,6 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
         return pool.submit(fn, *args).result()
 
 
-TABLES = ("message_events", "messages", "api_keys", "accounts")
 
 
 @pytest.fixture(scope="session")
@@ -71,15 +67,6 @@ def postgres_database() -> Iterator[str]:
     in_thread(migrate.upgrade, url)
     yield url
     in_thread(asyncio.run, admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def truncate_postgres(url: str) -> None:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -132,18 +119,6 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
         yield http
 
 
-@dataclass
-class NewAccount:
-    account: Account
-    key: str
-    key_id: int
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-MakeAccount = Callable[..., Awaitable[NewAccount]]
 
 
 @pytest.fixture

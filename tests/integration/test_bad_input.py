@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import MakeAccount, NewAccount
+from support import MakeAccount, NewAccount
 from textgate.services.container import Services
 
 SERBIA = "+381690156360"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PEPPER, MakeAccount, truncate_postgres
+from support import PEPPER, MakeAccount, truncate_postgres
 from textgate.app import build, create_app, running
 from textgate.domain.states import MessageKind
 from textgate.services.container import Services

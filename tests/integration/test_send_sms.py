@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import httpx
 
-from conftest import MakeAccount
+from support import MakeAccount
 from textgate.services.container import Services
 
 Client = httpx.AsyncClient

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-
 from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess, eventually, start_process
+
 from textgate.delivery.base import (
     Inbound,
     Outgoing,
@@ -73,7 +73,9 @@ async def smsc(smsc_peer: SmscProcess) -> AsyncIterator[SmscControl]:
 async def start(smsc_peer: SmscProcess, smsc: SmscControl) -> AsyncIterator[Start]:
     started: list[SmppProvider] = []
 
-    async def start(wait_bound: bool = True, **overrides: Any) -> tuple[SmppProvider, RecordingSink]:
+    async def start(
+        wait_bound: bool = True, **overrides: Any
+    ) -> tuple[SmppProvider, RecordingSink]:
         table: dict[str, Any] = {
             "type": "smpp",
             "host": "127.0.0.1",
@@ -170,7 +172,7 @@ async def test_long_ucs2_message_goes_as_three_numbered_parts(
     start: Start, smsc: SmscControl
 ) -> None:
     provider, sink = await start()
-    text = "Ваш код за пријаву је 123456. " * 5  # 150 UTF-16 units: 67 + 67 + 16
+    text = "您的验证码是123456请勿告诉他人。 " * 8  # 152 UTF-16 units: 67 + 67 + 18
     assert sms_text.analyze(text).segments == 3
 
     submitted = await provider.submit(outgoing(text=text))
@@ -202,7 +204,7 @@ async def test_long_gsm_message_with_extension_characters(start: Start, smsc: Sm
 
 async def test_message_payload_sends_one_pdu(start: Start, smsc: SmscControl) -> None:
     provider, _ = await start(use_message_payload=True)
-    text = "Ваш код за пријаву је 123456. " * 5
+    text = "您的验证码是123456请勿告诉他人。 " * 8
 
     submitted = await provider.submit(outgoing(text=text))
 
@@ -287,6 +289,38 @@ async def test_dropped_link_fails_in_flight_submits_then_reconnects(
     assert stats["binds_ok"] == 2 and stats["submits"] == 11
 
 
+async def test_unanswered_submit_times_out_and_frees_its_slot(
+    start: Start, smsc: SmscControl
+) -> None:
+    provider, _ = await start(window=1, submit_timeout=0.3)
+    await smsc.rules(hold=True)
+
+    with pytest.raises(TransientError) as error:
+        await provider.submit(outgoing())
+
+    assert error.value.reason == "smpp submit_sm_resp timed out"
+    await eventually(lambda: provider.health().in_flight == 0, what="the slot freed")
+    await smsc.rules(hold=False)  # the late submit_sm_resp is ignored
+    assert (await provider.submit(outgoing())).provider_message_id
+    assert provider.health().up
+
+
+async def test_failing_sink_gets_a_temporary_error_resp(start: Start, smsc: SmscControl) -> None:
+    class FailingSink(RecordingSink):
+        async def receipt(self, receipt: Receipt) -> None:
+            raise RuntimeError("database is down")
+
+    provider, _ = await start()
+    await provider.stop()
+    await provider.start(FailingSink())
+    await eventually(lambda: provider.health().up, what="the bind")
+
+    await provider.submit(outgoing())
+
+    await smsc.wait_stats(lambda s: s["receipts_nacked"] == 1 and s["receipts_acked"] == 0)
+    assert provider.health().up
+
+
 async def test_wrong_password_is_down_and_transient(start: Start, smsc: SmscControl) -> None:
     provider, _ = await start(wait_bound=False, password="wrong", bind_wait=0.2)
     await smsc.wait_stats(lambda s: s["binds_refused"] >= 2)
@@ -318,12 +352,12 @@ async def test_inbound_messages_reach_the_sink(start: Start, smsc: SmscControl) 
     _, sink = await start()
 
     await smsc.inbound("+381641234567", "TextGate", "STOP please {now}")
-    await smsc.inbound("+381641234568", "TextGate", "Здраво 👋")
+    await smsc.inbound("+381641234568", "TextGate", "你好 👋")
     await eventually(lambda: len(sink.inbounds) == 2, what="two inbound messages")
 
     first, second = sink.inbounds
     assert first == Inbound("carrier", "+381641234567", "TextGate", "STOP please {now}")
-    assert second.from_number == "+381641234568" and second.text == "Здраво 👋"
+    assert second.from_number == "+381641234568" and second.text == "你好 👋"
     assert sink.receipts == []
 
 

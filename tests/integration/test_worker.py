@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
-from conftest import MakeAccount
+from support import MakeAccount
 from textgate.delivery.base import (
     Health,
     Outgoing,

@@ -62,7 +62,7 @@ def test_from_micros_is_exact() -> None:
     assert from_micros(-2_500_000) == Decimal("-2.5")
     big = 10**40 + 1
     # Beyond the default 28-digit context: Decimal(big) / MICROS would round.
-    assert str(from_micros(big)) == "1" + "0" * 33 + ".000001"
+    assert str(from_micros(big)) == "1" + "0" * 34 + ".000001"
     assert to_micros(from_micros(big)) == big
 
 
