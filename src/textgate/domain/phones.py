@@ -2,7 +2,8 @@
 
 We take international numbers only: a leading "+" (or the "00" international prefix), then
 the country calling code and the national number, with spaces, dashes, dots and parentheses
-allowed between the digits. Validity is `phonenumbers.is_valid_number`.
+allowed between the digits. Validity is `phonenumbers.is_valid_number`; numbers of no
+country (the non-geographic codes such as +800 and +882) are refused.
 
 `parse_phone` runs on every request, so it does not call `phonenumbers.parse`: that function
 accepts free text (RFC 3966 URIs, vanity letters, extensions) and spends most of its time
@@ -79,7 +80,8 @@ def parse_phone(raw: str) -> Phone:
 def mask_phone(e164: str) -> str:
     """A form safe for logs: "+381690156360" -> "+381*******60".
 
-    Numbers with fewer than 8 digits (none valid in E.164 terms) are starred in full.
+    Numbers with fewer than 8 digits (a few small countries have such) are starred in full:
+    the 5 digits kept would give most of them away.
     """
     plus = "+" if e164.startswith("+") else ""
     digits = e164[len(plus) :]

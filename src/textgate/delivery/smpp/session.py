@@ -87,6 +87,7 @@ class Session:
         self._on_deliver = on_deliver
         self._pacer = pacer
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._outbox: list[bytes] = []
         self._submits = 0
         self._sequence = 1  # the bind used 1
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -204,7 +205,7 @@ class Session:
         future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._pending[sequence] = future
         future.add_done_callback(partial(self._forget, sequence))
-        self._writer.write(Pdu(command, 0, sequence, body).encode())
+        self._send(Pdu(command, 0, sequence, body))
         return future
 
     def _forget(self, sequence: int, _future: asyncio.Future[Pdu]) -> None:
@@ -219,6 +220,7 @@ class Session:
     def _close(self, reason: str) -> None:
         if self._closed is not None:
             return
+        self._flush()
         self._closed = reason
         self._writer.close()
         for future in list(self._pending.values()):
@@ -263,7 +265,19 @@ class Session:
 
     def _answer(self, command: Command, sequence: int, status: int = 0, body: bytes = b"") -> None:
         if self._closed is None:
-            self._writer.write(Pdu(command, status, sequence, body).encode())
+            self._send(Pdu(command, status, sequence, body))
+
+    def _send(self, message: Pdu) -> None:
+        """Queue a PDU; the queue goes out in one write at the end of this loop turn, so a
+        window's worth of submits or responses costs one system call, not one each."""
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(message.encode())
+
+    def _flush(self) -> None:
+        if self._outbox and self._closed is None:
+            self._writer.write(b"".join(self._outbox))
+        self._outbox.clear()
 
     async def _deliver(self, message: Pdu) -> None:
         try:
