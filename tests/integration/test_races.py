@@ -41,8 +41,7 @@ async def test_200_concurrent_sends_with_credit_for_50(
     codes = Counter(await asyncio.gather(*(one(i) for i in range(200))))
     assert codes == {200: 50, 402: 150}
     assert await services.accounts.balance(user.account.id) == 0
-    async with services.db.read() as conn:
-        assert await messages.count_by_status(conn, user.account.id) == {"queued": 50}
+    assert await services.db.read(messages.count_by_status, user.account.id) == {"queued": 50}
 
 
 async def test_two_api_processes_worth_of_committers_share_one_balance(
@@ -115,8 +114,7 @@ async def test_two_worker_processes_submit_each_message_once(
             )
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                async with svc.db.read() as conn:
-                    counts = await messages.count_by_status(conn, account.id)
+                counts = await svc.db.read(messages.count_by_status, account.id)
                 if counts.get("submitted") == 1000:
                     break
                 await asyncio.sleep(0.2)

@@ -86,10 +86,9 @@ async def test_not_enough_credits_queues_nothing(
     assert r.status_code == 402
     assert r.json()["ok"] is False and "credits" in r.json()["message"]
     assert await services.accounts.balance(user.account.id) == 100_000
-    async with services.db.read() as conn:
-        from textgate.store import messages
+    from textgate.store import messages
 
-        assert await messages.count_by_status(conn, user.account.id) == {}
+    assert await services.db.read(messages.count_by_status, user.account.id) == {}
 
 
 async def test_message_with_history(client: Client, make_account: MakeAccount) -> None:

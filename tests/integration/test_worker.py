@@ -51,8 +51,9 @@ class Scripted:
         return Health(name=self.name, up=True)
 
 
-def dispatcher(services: Services, provider: object, clock: Callable[[], int] | None = None,
-               **kw: object) -> Dispatcher:
+def dispatcher(
+    services: Services, provider: object, clock: Callable[[], int] | None = None, **kw: object
+) -> Dispatcher:
     router = Router({"p": provider}, [Route(providers=("p",), prefix="+")])  # type: ignore[dict-item]
     extra = {"clock": clock} if clock else {}
     return Dispatcher(
@@ -112,10 +113,9 @@ async def test_transient_errors_retry_then_fail_and_refund(
     assert await worker.run_once() == 1  # attempt 2 → retry in 20 s
     now[0] += 20_000
     assert await worker.run_once() == 1  # attempt 3 → out of attempts: failed
-    async with services.db.read() as conn:
-        message = await messages.get(conn, mid, account_id=user.account.id)
-        assert message is not None
-        events = await messages.history(conn, message)
+    found = await services.db.read(messages.get_with_history, mid, user.account.id)
+    assert found is not None
+    message, events = found
     assert message.status == "failed" and message.attempts == 3
     assert message.error is not None and "gave up after 3 attempts" in message.error
     assert [e.status.value for e in events] == ["queued", "queued", "queued", "failed"]
@@ -146,24 +146,22 @@ async def test_expired_lease_is_claimed_again_and_late_outcome_ignored(
     user = await make_account()
     [mid] = await send(client, user.headers)
     now = [20_000_000_000_000]
-    async with services.db.write() as conn:
-        first = await messages.claim(conn, now=now[0], lease_ms=60_000, limit=10)
+    first = await services.db.write(messages.claim, now=now[0], lease_ms=60_000, limit=10)
     assert [c.id for c in first] == [mid]
-    async with services.db.write() as conn:  # the lease holds: nobody else gets it
-        assert await messages.claim(conn, now=now[0] + 1_000, lease_ms=60_000, limit=10) == []
+    # the lease holds: nobody else gets it
+    assert (
+        await services.db.write(messages.claim, now=now[0] + 1_000, lease_ms=60_000, limit=10) == []
+    )
     now[0] += 61_000  # the first worker died; its lease ran out
     provider = Scripted(lambda m: Submitted(provider_message_id=f"id-{m.message_id}"))
     worker = dispatcher(services, provider, clock=lambda: now[0])
     assert await worker.run_once() == 1
     assert provider.calls[0].attempt == 2
-    async with services.db.write() as conn:  # the first worker wakes up late: ignored
-        await messages.record(
-            conn,
-            now=now[0],
-            failures=[messages.FailOutcome(mid, first[0].attempts, "late")],
-        )
-    async with services.db.read() as conn:
-        message = await messages.get(conn, mid, account_id=user.account.id)
+    # the first worker wakes up late: ignored
+    await services.db.write(
+        messages.record, now=now[0], failures=[messages.FailOutcome(mid, first[0].attempts, "late")]
+    )
+    message = await services.db.read(messages.get, mid, account_id=user.account.id)
     assert message is not None and message.status == "submitted"
     assert message.provider_message_id == f"id-{mid}"
 
@@ -183,6 +181,7 @@ async def test_otp_text_is_withheld_and_priority_order(
     for _ in range(3):
         assert await worker.run_once() == 1
     lines = out.getvalue().splitlines()
-    assert [f"message {m.message_id} " in line for m, line in
-            zip([otp, sms, bulk], lines, strict=True)] == [True, True, True]
+    assert [
+        f"message {m.message_id} " in line for m, line in zip([otp, sms, bulk], lines, strict=True)
+    ] == [True, True, True]
     assert "123456" not in out.getvalue()

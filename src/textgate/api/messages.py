@@ -20,11 +20,10 @@ async def get_message(
 ) -> Response[bytes]:
     svc = request.app.state.services
     caller = await caller_of(request)
-    async with svc.db.read() as conn:
-        message = await messages_store.get(conn, message_id, account_id=caller.account_id)
-        if message is None:
-            raise NotFound(f"No message {message_id} in this account")
-        events = await messages_store.history(conn, message)
+    found = await svc.db.read(messages_store.get_with_history, message_id, caller.account_id)
+    if found is None:
+        raise NotFound(f"No message {message_id} in this account")
+    message, events = found
     return shapes.reply(
         True,
         200,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from textgate.domain import keys
 from textgate.errors import Conflict, InvalidRequest, NotFound
@@ -45,71 +45,66 @@ class AccountService:
         """A new account with its first API key; it starts with the sign-up credit unless
         `credits_micros` says otherwise."""
         email = check_email(email)
-        async with self._db.write() as conn:
-            if await accounts_store.find_account(conn, email) is not None:
+        secret = keys.generate_api_key()
+        credits = self.signup_credit_micros if credits_micros is None else credits_micros
+
+        def work(conn: Connection) -> tuple[Account, ApiKey]:
+            if accounts_store.find_account(conn, email) is not None:
                 raise Conflict(f"An account for {email} already exists")
-            account = await accounts_store.create_account(
-                conn,
-                email,
-                credits_micros=self.signup_credit_micros
-                if credits_micros is None
-                else credits_micros,
-                is_operator=is_operator,
+            account = accounts_store.create_account(
+                conn, email, credits_micros=credits, is_operator=is_operator,
                 password_hash=password_hash,
             )
-            new_key = await self._create_key(conn, account.id, "default")
-        return account, new_key
+            return account, self._store_key(conn, account.id, secret, "default")
+
+        account, key = await self._db.write(work)
+        return account, NewKey(key=key, secret=secret)
 
     async def find(self, email: str) -> Account:
-        async with self._db.read() as conn:
-            account = await accounts_store.find_account(conn, email)
+        account = await self._db.read(accounts_store.find_account, email)
         if account is None:
             raise NotFound(f"No account for {email}")
         return account
 
     async def get(self, account_id: int) -> Account:
-        async with self._db.read() as conn:
-            account = await accounts_store.get_account(conn, account_id)
+        account = await self._db.read(accounts_store.get_account, account_id)
         if account is None:
             raise NotFound(f"No account {account_id}")
         return account
 
     async def set_operator(self, email: str, is_operator: bool = True) -> Account:
         account = await self.find(email)
-        async with self._db.write() as conn:
-            await accounts_store.set_operator(conn, account.id, is_operator)
+        await self._db.write(accounts_store.set_operator, account.id, is_operator)
         return await self.get(account.id)
 
     async def create_key(self, account_id: int, name: str = "") -> NewKey:
-        async with self._db.write() as conn:
-            return await self._create_key(conn, account_id, name)
-
-    async def _create_key(self, conn: AsyncConnection, account_id: int, name: str) -> NewKey:
         secret = keys.generate_api_key()
-        key = await accounts_store.create_key(
+        key = await self._db.write(self._store_key, account_id, secret, name)
+        return NewKey(key=key, secret=secret)
+
+    def _store_key(self, conn: Connection, account_id: int, secret: str, name: str) -> ApiKey:
+        return accounts_store.create_key(
             conn,
             account_id,
             key_hash=keys.hash_key(self._pepper, secret),
             prefix=keys.display_prefix(secret),
             name=name[:100],
         )
-        return NewKey(key=key, secret=secret)
 
     async def list_keys(self, account_id: int) -> list[ApiKey]:
-        async with self._db.read() as conn:
-            return await accounts_store.list_keys(conn, account_id)
+        return await self._db.read(accounts_store.list_keys, account_id)
 
     async def revoke_key(self, key_id: int, *, account_id: int | None = None) -> None:
-        async with self._db.write() as conn:
-            if not await accounts_store.revoke_key(conn, key_id, account_id=account_id):
-                raise NotFound(f"No live API key {key_id}")
+        if not await self._db.write(accounts_store.revoke_key, key_id, account_id=account_id):
+            raise NotFound(f"No live API key {key_id}")
 
     async def add_credits(self, account_id: int, micros: int) -> int:
-        async with self._db.write() as conn:
-            if micros < 0 and await accounts_store.balance(conn, account_id) < -micros:
+        def work(conn: Connection) -> int:
+            if micros < 0 and accounts_store.balance(conn, account_id) < -micros:
                 raise Conflict("The balance cannot go below zero")
-            return await accounts_store.add_credits(conn, account_id, micros)
+            return accounts_store.add_credits(conn, account_id, micros)
+
+        return await self._db.write(work)
 
     async def balance(self, account_id: int) -> int:
-        async with self._db.read() as conn:
-            return await accounts_store.balance(conn, account_id)
+        return await self._db.read(accounts_store.balance, account_id)

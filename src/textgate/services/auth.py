@@ -54,8 +54,7 @@ class Authenticator:
             hit = self._cache.get(digest)
             if hit is not None and hit[1] > now:
                 return hit[0]
-        async with self._db.read() as conn:
-            caller = await accounts_store.caller_for_hash(conn, digest)
+        caller = await self._db.read(accounts_store.caller_for_hash, digest)
         if caller is None:
             self._cache.pop(digest, None)
             raise AuthFailed(KeyProblem.UNKNOWN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from textgate.store import messages
@@ -70,15 +71,26 @@ class Committer:
                 return
 
     async def _commit(self, batch: list[tuple[NewMessage, asyncio.Future[Outcome]]]) -> None:
+        started = time.perf_counter()
         try:
-            async with self._db.write() as conn:
-                outcomes = await messages.accept(conn, [item for item, _ in batch], now=now_ms())
+            outcomes = await self._db.write(
+                messages.accept, [item for item, _ in batch], now=now_ms()
+            )
         except Exception as exc:
             log.exception("accept failed", extra={"action": "accept_failed", "n": len(batch)})
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch committed",
+                extra={
+                    "action": "batch_committed",
+                    "n": len(batch),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)

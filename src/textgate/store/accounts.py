@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from textgate.store.db import now_ms
 from textgate.store.records import Account, ApiKey, Caller
@@ -34,8 +34,8 @@ def _key(row: sa.Row[tuple[object, ...]]) -> ApiKey:
     )
 
 
-async def create_account(
-    conn: AsyncConnection,
+def create_account(
+    conn: Connection,
     email: str,
     *,
     credits_micros: int,
@@ -43,7 +43,7 @@ async def create_account(
     password_hash: str | None = None,
 ) -> Account:
     row = (
-        await conn.execute(
+        conn.execute(
             accounts.insert()
             .values(
                 email=email,
@@ -58,28 +58,28 @@ async def create_account(
     return _account(row)
 
 
-async def get_account(conn: AsyncConnection, account_id: int) -> Account | None:
-    row = (await conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
+def get_account(conn: Connection, account_id: int) -> Account | None:
+    row = (conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
     return _account(row) if row else None
 
 
-async def find_account(conn: AsyncConnection, email: str) -> Account | None:
+def find_account(conn: Connection, email: str) -> Account | None:
     query = accounts.select().where(sa.func.lower(accounts.c.email) == email.lower())
-    row = (await conn.execute(query)).first()
+    row = (conn.execute(query)).first()
     return _account(row) if row else None
 
 
-async def set_operator(conn: AsyncConnection, account_id: int, is_operator: bool) -> None:
-    await conn.execute(
+def set_operator(conn: Connection, account_id: int, is_operator: bool) -> None:
+    conn.execute(
         accounts.update().where(accounts.c.id == account_id).values(is_operator=is_operator)
     )
 
 
-async def add_credits(conn: AsyncConnection, account_id: int, micros: int) -> int:
+def add_credits(conn: Connection, account_id: int, micros: int) -> int:
     """Adds (or, negative, takes) credits; answers the new balance. Never below zero:
     a debit larger than the balance raises (the check constraint refuses it)."""
     row = (
-        await conn.execute(
+        conn.execute(
             accounts.update()
             .where(accounts.c.id == account_id)
             .values(credits_micros=accounts.c.credits_micros + micros)
@@ -89,16 +89,16 @@ async def add_credits(conn: AsyncConnection, account_id: int, micros: int) -> in
     return int(row[0])
 
 
-async def balance(conn: AsyncConnection, account_id: int) -> int:
+def balance(conn: Connection, account_id: int) -> int:
     query = sa.select(accounts.c.credits_micros).where(accounts.c.id == account_id)
-    return int((await conn.execute(query)).scalar_one())
+    return int((conn.execute(query)).scalar_one())
 
 
-async def create_key(
-    conn: AsyncConnection, account_id: int, *, key_hash: bytes, prefix: str, name: str = ""
+def create_key(
+    conn: Connection, account_id: int, *, key_hash: bytes, prefix: str, name: str = ""
 ) -> ApiKey:
     row = (
-        await conn.execute(
+        conn.execute(
             api_keys.insert()
             .values(
                 account_id=account_id,
@@ -113,12 +113,12 @@ async def create_key(
     return _key(row)
 
 
-async def list_keys(conn: AsyncConnection, account_id: int) -> list[ApiKey]:
+def list_keys(conn: Connection, account_id: int) -> list[ApiKey]:
     query = api_keys.select().where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
-    return [_key(row) for row in await conn.execute(query)]
+    return [_key(row) for row in conn.execute(query)]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: int, *, account_id: int | None = None) -> bool:
+def revoke_key(conn: Connection, key_id: int, *, account_id: int | None = None) -> bool:
     """Revokes a key (of `account_id`, when given). False if there was no such live key."""
     query = (
         api_keys.update()
@@ -127,31 +127,31 @@ async def revoke_key(conn: AsyncConnection, key_id: int, *, account_id: int | No
     )
     if account_id is not None:
         query = query.where(api_keys.c.account_id == account_id)
-    result = await conn.execute(query)
+    result = conn.execute(query)
     return result.rowcount == 1
 
 
-async def caller_for_hash(conn: AsyncConnection, key_hash: bytes) -> Caller | None:
+def caller_for_hash(conn: Connection, key_hash: bytes) -> Caller | None:
     """The account behind a live key. The hash is looked up through a unique index: the
     comparison happens on a keyed hash, so its timing says nothing about the key."""
     query = sa.select(api_keys.c.id, api_keys.c.account_id).where(
         api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
     )
-    row = (await conn.execute(query)).first()
+    row = (conn.execute(query)).first()
     return Caller(account_id=row.account_id, key_id=row.id) if row else None
 
 
-async def live_key_ids(conn: AsyncConnection, key_ids: set[int]) -> set[int]:
+def live_key_ids(conn: Connection, key_ids: set[int]) -> set[int]:
     if not key_ids:
         return set()
     query = sa.select(api_keys.c.id).where(
         api_keys.c.id.in_(key_ids), api_keys.c.revoked_at.is_(None)
     )
-    return {row[0] for row in await conn.execute(query)}
+    return {row[0] for row in conn.execute(query)}
 
 
-async def touch_keys(conn: AsyncConnection, key_ids: set[int], at: int) -> None:
+def touch_keys(conn: Connection, key_ids: set[int], at: int) -> None:
     if key_ids:
-        await conn.execute(
+        conn.execute(
             api_keys.update().where(api_keys.c.id.in_(key_ids)).values(last_used_at=at)
         )

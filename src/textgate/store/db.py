@@ -1,21 +1,35 @@
-"""Engines for SQLite and PostgreSQL behind one small object.
+"""Running units of work on SQLite or PostgreSQL behind one small object.
 
-On SQLite every write runs in `BEGIN IMMEDIATE` on a single pooled connection, so writers
-queue in-process instead of failing with SQLITE_BUSY, and reads use their own connections
-(WAL lets them run beside the writer). On PostgreSQL both are the same engine.
+Store functions are plain synchronous functions of a SQLAlchemy `Connection`; the Database
+runs each one as one transaction:
+
+- on SQLite, in a thread, on the stdlib driver: a write runs whole on the single writer
+  thread in `BEGIN IMMEDIATE` (writers queue in-process instead of failing with
+  SQLITE_BUSY), so a transaction costs one hop off the event loop however many statements
+  it has; reads run on their own threads beside it (WAL).
+- on PostgreSQL, on asyncpg through SQLAlchemy's `run_sync`, on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Work = Callable[Concatenate[Connection, P], T]
+
+READ_THREADS = 4
 
 
 def now_ms() -> int:
@@ -23,7 +37,7 @@ def now_ms() -> int:
 
 
 def async_url(url: str) -> str:
-    """Our URLs name the database; the driver is ours to choose."""
+    """Our URLs name the database; the async driver is ours to choose."""
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
     for prefix in ("postgresql://", "postgres://"):
@@ -36,53 +50,77 @@ class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._pg: AsyncEngine | None = None
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.writer = create_async_engine(
-                async_url(url), pool_size=1, max_overflow=0, pool_timeout=60
+            self._writer = _sqlite_engine(url, sqlite_synchronous, immediate=True, size=1)
+            self._reader = _sqlite_engine(url, sqlite_synchronous, immediate=False,
+                                          size=READ_THREADS)
+            self._write_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="textgate-db-write"
             )
-            self.reader = create_async_engine(async_url(url), pool_size=4, max_overflow=4)
-            _sqlite_pragmas(self.writer, sqlite_synchronous, immediate=True)
-            _sqlite_pragmas(self.reader, sqlite_synchronous, immediate=False)
+            self._read_threads = concurrent.futures.ThreadPoolExecutor(
+                READ_THREADS, thread_name_prefix="textgate-db-read"
+            )
         else:
-            self.writer = create_async_engine(
+            self._pg = create_async_engine(
                 async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True
             )
-            self.reader = self.writer
 
     @property
     def dialect(self) -> str:
-        return self.writer.dialect.name
+        return "sqlite" if self.is_sqlite else "postgresql"
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction that writes; committed when the block ends without error."""
-        async with self.writer.begin() as conn:
-            yield conn
+    async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs `work(conn, ...)` in one transaction that writes; committed unless it raises."""
+        if self._pg is not None:
+            async with self._pg.begin() as conn:
+                return await conn.run_sync(lambda sync: work(sync, *args, **kwargs))
+        call = functools.partial(_in_transaction, self._writer, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, call)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as conn:
-            yield conn
+    async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs `work(conn, ...)` in a read-only transaction."""
+        if self._pg is not None:
+            async with self._pg.connect() as conn:
+                return await conn.run_sync(lambda sync: work(sync, *args, **kwargs))
+        call = functools.partial(_in_transaction, self._reader, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._read_threads, call)
 
     async def ping(self) -> bool:
         try:
-            async with self.read() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            await self.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar_one())
         except Exception:
             return False
         return True
 
     async def dispose(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        if self._pg is not None:
+            await self._pg.dispose()
+            return
+        self._write_thread.shutdown(wait=True)
+        self._read_threads.shutdown(wait=True)
+        self._writer.dispose()
+        self._reader.dispose()
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _in_transaction(engine: Engine, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with engine.begin() as conn:
+        return work(conn, *args, **kwargs)
+
+
+def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, size: int) -> Engine:
+    engine = sa.create_engine(
+        url,
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=60,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver, so BEGIN is ours to emit.
         dbapi_conn.isolation_level = None
@@ -93,6 +131,8 @@ def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, *, immediate: bool) -
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -14,14 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from textgate.domain.states import MessageKind, MessageStatus
 from textgate.store import accounts as accounts_store
+from textgate.store import sql
 from textgate.store.records import Accepted, Claimed, Event, Message, NewMessage
-from textgate.store.tables import accounts, message_events, messages
+from textgate.store.tables import message_events, messages
 
 PENDING = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
+QUEUED = MessageStatus.QUEUED.value
+SENDING = MessageStatus.SENDING.value
+SUBMITTED = MessageStatus.SUBMITTED.value
+FAILED = MessageStatus.FAILED.value
 
 
 class Rejected(enum.Enum):
@@ -31,26 +36,26 @@ class Rejected(enum.Enum):
     NO_CREDITS = "no_credits"
 
 
-_debit = (
-    accounts.update()
-    .where(accounts.c.id == sa.bindparam("b_account"))
-    .values(credits_micros=accounts.c.credits_micros - sa.bindparam("b_amount"))
+_COLUMNS = (
+    "id, account_id, api_key_id, kind, priority, to_number, region, body, encoding, segments,"
+    " price_micros, status, attempts, next_attempt_at, created_at, updated_at"
 )
-_insert = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({sql.placeholders(16)})"
+_DEBIT = "UPDATE accounts SET credits_micros = credits_micros - ? WHERE id = ?"
 
 
-async def accept(
-    conn: AsyncConnection, items: Sequence[NewMessage], *, now: int
+def accept(
+    conn: Connection, items: Sequence[NewMessage], *, now: int
 ) -> list[Accepted | Rejected]:
     """Pays for and queues `items` in the caller's transaction, in order: each item is
     accepted while its account's balance covers it, else rejected with nothing queued."""
     key_ids = {item.api_key_id for item in items if item.api_key_id is not None}
-    live = await accounts_store.live_key_ids(conn, key_ids)
-    balances = await _lock_balances(conn, {item.account_id for item in items})
+    live = _live_keys(conn, key_ids)
+    balances = _lock_balances(conn, {item.account_id for item in items})
 
     outcomes: list[Accepted | Rejected | None] = []
     spent: dict[int, int] = {}
-    rows: list[dict[str, object]] = []
+    paid: list[NewMessage] = []
     for item in items:
         if item.api_key_id is not None and item.api_key_id not in live:
             outcomes.append(Rejected.KEY_REVOKED)
@@ -61,53 +66,81 @@ async def accept(
             continue
         spent[item.account_id] = spent.get(item.account_id, 0) + item.price_micros
         outcomes.append(None)
-        rows.append(_row(item, now))
+        paid.append(item)
 
     if spent:
-        await conn.execute(
-            _debit, [{"b_account": a, "b_amount": amount} for a, amount in spent.items()]
+        sql.execute_many(conn, _DEBIT, [(amount, account) for account, amount in spent.items()])
+    first_id = reserve_ids(conn, len(paid)) if paid else 0
+    if paid:
+        sql.execute_many(
+            conn,
+            _INSERT,
+            [
+                (
+                    first_id + i, m.account_id, m.api_key_id, m.kind.value, m.kind.priority,
+                    m.to_number, m.region, m.body, m.encoding, m.segments, m.price_micros,
+                    QUEUED, 0, now, now, now,
+                )
+                for i, m in enumerate(paid)
+            ],
         )
-    ids: list[int] = []
-    if rows:
-        ids = [row[0] for row in await conn.execute(_insert, rows)]
-    await accounts_store.touch_keys(conn, live, now)
+    if live:
+        ids = sorted(live)
+        sql.execute(
+            conn,
+            f"UPDATE api_keys SET last_used_at = ? WHERE id IN ({sql.placeholders(len(ids))})",
+            (now, *ids),
+        )
 
-    new_ids = iter(ids)
+    new_ids = iter(range(first_id, first_id + len(paid)))
     return [
         Accepted(message_id=next(new_ids), created_at=now) if outcome is None else outcome
         for outcome in outcomes
     ]
 
 
-async def _lock_balances(conn: AsyncConnection, account_ids: set[int]) -> dict[int, int]:
-    query = (
-        sa.select(accounts.c.id, accounts.c.credits_micros)
-        .where(accounts.c.id.in_(account_ids))
-        .order_by(accounts.c.id)  # one lock order for every process: no deadlocks
+def reserve_ids(conn: Connection, n: int) -> int:
+    """The first of `n` consecutive new message ids, taken inside the write transaction.
+
+    SQLite: the writer holds the database lock (BEGIN IMMEDIATE), so max(id)+1 on are ours.
+    PostgreSQL: the sequence is advanced by `n` at once (setval under an advisory
+    transaction lock, so concurrent reservations never overlap)."""
+    if conn.dialect.name == "sqlite":
+        top = sql.execute(conn, "SELECT COALESCE(MAX(id), 0) FROM messages").scalar_one()
+        return int(top) + 1
+    sql.execute(conn, "SELECT pg_advisory_xact_lock(7270718)")
+    last = sql.execute(
+        conn,
+        "SELECT setval(pg_get_serial_sequence('messages', 'id'),"
+        " nextval(pg_get_serial_sequence('messages', 'id')) + ? - 1)",
+        (n,),
+    ).scalar_one()
+    return int(last) - n + 1
+
+
+def _live_keys(conn: Connection, key_ids: set[int]) -> set[int]:
+    if not key_ids:
+        return set()
+    ids = sorted(key_ids)
+    rows = sql.execute(
+        conn,
+        "SELECT id FROM api_keys WHERE revoked_at IS NULL"
+        f" AND id IN ({sql.placeholders(len(ids))})",
+        ids,
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {row.id: row.credits_micros for row in await conn.execute(query)}
+    return {row[0] for row in rows}
 
 
-def _row(item: NewMessage, now: int) -> dict[str, object]:
-    return {
-        "account_id": item.account_id,
-        "api_key_id": item.api_key_id,
-        "kind": item.kind.value,
-        "priority": item.kind.priority,
-        "to_number": item.to_number,
-        "region": item.region,
-        "body": item.body,
-        "encoding": item.encoding,
-        "segments": item.segments,
-        "price_micros": item.price_micros,
-        "status": MessageStatus.QUEUED.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _lock_balances(conn: Connection, account_ids: set[int]) -> dict[int, int]:
+    ids = sorted(account_ids)  # one lock order for every process: no deadlocks
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    rows = sql.execute(
+        conn,
+        f"SELECT id, credits_micros FROM accounts WHERE id IN ({sql.placeholders(len(ids))})"
+        f" ORDER BY id{lock}",
+        ids,
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def _message(row: sa.Row[tuple[object, ...]]) -> Message:
@@ -134,68 +167,60 @@ def _message(row: sa.Row[tuple[object, ...]]) -> Message:
     )
 
 
-async def get(conn: AsyncConnection, message_id: int, *, account_id: int) -> Message | None:
+def get(conn: Connection, message_id: int, *, account_id: int) -> Message | None:
     """One message of `account_id`; another account's message is as absent as a missing one."""
     query = messages.select().where(
         messages.c.id == message_id, messages.c.account_id == account_id
     )
-    row = (await conn.execute(query)).first()
+    row = (conn.execute(query)).first()
     return _message(row) if row else None
 
 
-async def history(conn: AsyncConnection, message: Message) -> list[Event]:
+def history(conn: Connection, message: Message) -> list[Event]:
+    """The message's status history, oldest first.
+
+    The common steps are read off the row's own timestamps (queued at `created_at`,
+    submitted at `submitted_at`, the final state at `final_at`), so the hot path writes no
+    event rows; `message_events` holds the rest: retries, failures, receipts' details."""
     query = (
         sa.select(message_events.c.status, message_events.c.at, message_events.c.detail)
         .where(message_events.c.message_id == message.id)
         .order_by(message_events.c.id)
     )
-    events = [Event(MessageStatus.QUEUED, message.created_at, None)]
-    events += [Event(MessageStatus(r.status), r.at, r.detail) for r in await conn.execute(query)]
-    return events
+    recorded = [Event(MessageStatus(r.status), r.at, r.detail) for r in conn.execute(query)]
+    events = [Event(MessageStatus.QUEUED, message.created_at, None), *recorded]
+    if message.submitted_at is not None:
+        events.append(Event(MessageStatus.SUBMITTED, message.submitted_at, message.provider))
+    if message.final_at is not None and not any(e.status == message.status for e in recorded):
+        events.append(Event(message.status, message.final_at, message.error))
+    return sorted(events, key=lambda e: e.at)
 
 
-async def claim(conn: AsyncConnection, *, now: int, lease_ms: int, limit: int) -> list[Claimed]:
+def get_with_history(
+    conn: Connection, message_id: int, account_id: int
+) -> tuple[Message, list[Event]] | None:
+    message = get(conn, message_id, account_id=account_id)
+    return (message, history(conn, message)) if message is not None else None
+
+
+def claim(conn: Connection, *, now: int, lease_ms: int, limit: int) -> list[Claimed]:
     """Takes up to `limit` due messages, most urgent first, under a lease."""
-    due = (
-        sa.select(messages.c.id)
-        .where(messages.c.status.in_(PENDING), messages.c.next_attempt_at <= now)
-        .order_by(messages.c.priority, messages.c.next_attempt_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    query = (
-        messages.update()
-        .where(messages.c.id.in_(due.scalar_subquery()))
-        .values(
-            status=MessageStatus.SENDING.value,
-            next_attempt_at=now + lease_ms,
-            attempts=messages.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(
-            messages.c.id,
-            messages.c.kind,
-            messages.c.to_number,
-            messages.c.region,
-            messages.c.body,
-            messages.c.encoding,
-            messages.c.segments,
-            messages.c.attempts,
-        )
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
+    rows = sql.execute(
+        conn,
+        "UPDATE messages SET status = ?, next_attempt_at = ?, attempts = attempts + 1,"
+        " updated_at = ? WHERE id IN (SELECT id FROM messages"
+        " WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?"
+        f" ORDER BY priority, next_attempt_at LIMIT ?{skip_locked})"
+        " RETURNING id, kind, to_number, region, body, encoding, segments, attempts",
+        (SENDING, now + lease_ms, now, now, limit),
     )
     claimed = [
         Claimed(
-            id=r.id,
-            kind=MessageKind(r.kind),
-            to_number=r.to_number,
-            region=r.region,
-            body=r.body,
-            encoding=r.encoding,
-            segments=r.segments,
-            attempts=r.attempts,
+            id=r[0], kind=MessageKind(r[1]), to_number=r[2], region=r[3], body=r[4],
+            encoding=r[5], segments=r[6], attempts=r[7],
         )
-        for r in await conn.execute(query)
+        for r in rows
     ]
     claimed.sort(key=lambda c: c.id)
     return claimed
@@ -225,108 +250,62 @@ class FailOutcome:
     provider: str | None = None
 
 
-_held = sa.and_(
-    messages.c.id == sa.bindparam("b_id"),
-    messages.c.status == MessageStatus.SENDING.value,
-    messages.c.attempts == sa.bindparam("b_attempt"),
+#: Outcomes are recorded only under the lease: same attempt, still `sending`.
+_HELD = "WHERE id = ? AND status = 'sending' AND attempts = ?"
+_MARK_SUBMITTED = (
+    "UPDATE messages SET status = ?, provider = ?, provider_message_id = ?, submitted_at = ?,"
+    f" updated_at = ?, error = NULL {_HELD}"
 )
-_mark_submitted = (
-    messages.update()
-    .where(_held)
-    .values(
-        status=MessageStatus.SUBMITTED.value,
-        provider=sa.bindparam("b_provider"),
-        provider_message_id=sa.bindparam("b_pmid"),
-        submitted_at=sa.bindparam("b_now"),
-        updated_at=sa.bindparam("b_now"),
-        error=None,
-    )
+_MARK_RETRY = (
+    f"UPDATE messages SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? {_HELD}"
 )
-_mark_retry = (
-    messages.update()
-    .where(_held)
-    .values(
-        status=MessageStatus.QUEUED.value,
-        next_attempt_at=sa.bindparam("b_next"),
-        error=sa.bindparam("b_reason"),
-        updated_at=sa.bindparam("b_now"),
-    )
+_MARK_FAILED = (
+    "UPDATE messages SET status = ?, error = ?, provider = ?, final_at = ?, updated_at = ?"
+    f" {_HELD} RETURNING account_id, price_micros"
 )
+_EVENT = "INSERT INTO message_events (message_id, status, at, detail) VALUES (?, ?, ?, ?)"
 
 
-async def record(
-    conn: AsyncConnection,
+def record(
+    conn: Connection,
     *,
     now: int,
     submitted: Sequence[SubmitOutcome] = (),
     retries: Sequence[RetryOutcome] = (),
     failures: Sequence[FailOutcome] = (),
 ) -> None:
-    """Records what providers answered for claimed messages, with their events; a failed
-    message's price goes back to its account in the same transaction."""
-    events: list[dict[str, object]] = []
+    """Records what providers answered for claimed messages; a failed message's price goes
+    back to its account in the same transaction."""
     if submitted:
-        await conn.execute(
-            _mark_submitted,
+        sql.execute_many(
+            conn,
+            _MARK_SUBMITTED,
             [
-                {
-                    "b_id": s.message_id,
-                    "b_attempt": s.attempt,
-                    "b_provider": s.provider,
-                    "b_pmid": s.provider_message_id,
-                    "b_now": now,
-                }
+                (SUBMITTED, s.provider, s.provider_message_id, now, now, s.message_id, s.attempt)
                 for s in submitted
             ],
         )
-        events += [_event(s.message_id, MessageStatus.SUBMITTED, now, s.provider) for s in submitted]
+    events: list[tuple[int, str, int, str | None]] = []
     if retries:
-        await conn.execute(
-            _mark_retry,
-            [
-                {
-                    "b_id": r.message_id,
-                    "b_attempt": r.attempt,
-                    "b_next": r.next_attempt_at,
-                    "b_reason": r.reason,
-                    "b_now": now,
-                }
-                for r in retries
-            ],
+        sql.execute_many(
+            conn,
+            _MARK_RETRY,
+            [(QUEUED, r.next_attempt_at, r.reason, now, r.message_id, r.attempt) for r in retries],
         )
-        events += [_event(r.message_id, MessageStatus.QUEUED, now, r.reason) for r in retries]
+        events += [(r.message_id, QUEUED, now, r.reason) for r in retries]
     for f in failures:
-        row = (
-            await conn.execute(
-                messages.update()
-                .where(
-                    messages.c.id == f.message_id,
-                    messages.c.status == MessageStatus.SENDING.value,
-                    messages.c.attempts == f.attempt,
-                )
-                .values(
-                    status=MessageStatus.FAILED.value,
-                    error=f.reason,
-                    provider=f.provider,
-                    final_at=now,
-                    updated_at=now,
-                )
-                .returning(messages.c.account_id, messages.c.price_micros)
-            )
+        row = sql.execute(
+            conn, _MARK_FAILED, (FAILED, f.reason, f.provider, now, now, f.message_id, f.attempt)
         ).first()
         if row is not None:
-            await accounts_store.add_credits(conn, row.account_id, row.price_micros)
-            events.append(_event(f.message_id, MessageStatus.FAILED, now, f.reason))
+            accounts_store.add_credits(conn, row[0], row[1])
+            events.append((f.message_id, FAILED, now, f.reason))
     if events:
-        await conn.execute(message_events.insert(), events)
+        sql.execute_many(conn, _EVENT, events)
 
 
-def _event(message_id: int, status: MessageStatus, at: int, detail: str | None) -> dict[str, object]:
-    return {"message_id": message_id, "status": status.value, "at": at, "detail": detail}
-
-
-async def count_by_status(conn: AsyncConnection, account_id: int | None = None) -> dict[str, int]:
+def count_by_status(conn: Connection, account_id: int | None = None) -> dict[str, int]:
     query = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
     if account_id is not None:
         query = query.where(messages.c.account_id == account_id)
-    return {row[0]: int(row[1]) for row in await conn.execute(query)}
+    return {row[0]: int(row[1]) for row in conn.execute(query)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 
 from textgate.delivery.base import Outgoing, PermanentError, TransientError
@@ -77,21 +78,33 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claims one batch, submits it, records the outcomes. Answers how many it took."""
-        async with self._db.write() as conn:
-            claimed = await messages.claim(
-                conn, now=self._clock(), lease_ms=self._lease_ms, limit=self._batch
-            )
+        started = time.perf_counter()
+        claimed = await self._db.write(
+            messages.claim, now=self._clock(), lease_ms=self._lease_ms, limit=self._batch
+        )
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._submit(c) for c in claimed))
         submitted = [r for r in results if isinstance(r, messages.SubmitOutcome)]
         retries = [r for r in results if isinstance(r, messages.RetryOutcome)]
         failures = [r for r in results if isinstance(r, messages.FailOutcome)]
-        async with self._db.write() as conn:
-            await messages.record(
-                conn, now=self._clock(), submitted=submitted, retries=retries, failures=failures
-            )
+        await self._db.write(
+            messages.record,
+            now=self._clock(),
+            submitted=submitted,
+            retries=retries,
+            failures=failures,
+        )
         self.submitted += len(submitted)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch dispatched",
+                extra={
+                    "action": "batch_dispatched",
+                    "n": len(claimed),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         if self._metrics is not None:
             for s in submitted:
                 self._metrics.submitted.labels(s.provider).inc()

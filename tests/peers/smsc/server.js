@@ -108,6 +108,7 @@ let held = []; // responses waiting for hold to be lifted
 let queuedReceipts = []; // receipts waiting for a receiver to bind
 let lastId = 0x10000000;
 let lastConnection = 0;
+let generation = 0; // bumped by /reset: timers and requeues of an older one do nothing
 const connections = new Set();
 
 const digits = (number) => String(number).replace(/^\+/, '');
@@ -227,6 +228,9 @@ function deliver(conn, fields, onLost) {
 }
 
 function sendReceipt(rec, preferred) {
+  if (rec.generation !== generation) {
+    return;
+  }
   const conn = pickReceiver(preferred);
   const fields = receiptPdu(rec);
   if (!conn) {
@@ -234,7 +238,17 @@ function sendReceipt(rec, preferred) {
     return;
   }
   stats.receipts_sent += 1;
-  deliver(conn, fields, () => queuedReceipts.push(fields));
+  deliver(conn, fields, requeue(fields));
+}
+
+// A receipt the client never answered goes back in the queue, as a real SMSC retries it.
+function requeue(fields) {
+  const queuedIn = generation;
+  return () => {
+    if (queuedIn === generation) {
+      queuedReceipts.push(fields);
+    }
+  };
 }
 
 function flushQueuedReceipts(conn) {
@@ -242,7 +256,7 @@ function flushQueuedReceipts(conn) {
   queuedReceipts = [];
   for (const fields of waiting) {
     stats.receipts_sent += 1;
-    deliver(conn, fields, () => queuedReceipts.push(fields));
+    deliver(conn, fields, requeue(fields));
   }
 }
 
@@ -267,6 +281,7 @@ function onSubmit(conn, pdu) {
   }
   stats.submits += 1;
   const rec = record(conn, pdu);
+  rec.generation = generation;
   records.push(rec);
   const answer = () => {
     const status = decideStatus(rec.destination_addr);
@@ -437,6 +452,7 @@ const routes = {
     return { dropped: count };
   },
   'POST /reset': () => {
+    generation += 1;
     rules = defaultRules();
     stats = freshStats();
     records = [];

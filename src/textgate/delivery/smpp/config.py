@@ -159,7 +159,8 @@ class _Getter:
         self._data = data
 
     def _fail(self, key: str, wants: str) -> ValueError:
-        return ValueError(f"{self._where}: {key} must be {wants}, not {self._data[key]!r}")
+        shown = "the value given" if key == "password" else repr(self._data[key])
+        return ValueError(f"{self._where}: {key} must be {wants}, not {shown}")
 
     def text(
         self, key: str, *, required: bool = False, min_length: int = 0, max_length: int = 255

@@ -99,6 +99,9 @@ class SmppProvider:
     # -- Provider ---------------------------------------------------------------------
 
     async def start(self, sink: ReceiptSink) -> None:
+        """Start a supervisor per bind and return at once; binds come up in the background."""
+        if any(link.task is not None for link in self._links):
+            raise RuntimeError(f"smpp provider {self.name} is already started")
         self._sink = sink
         self._stopping = False
         for link in self._links:
@@ -124,6 +127,7 @@ class SmppProvider:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._bound.set()  # wakes submits waiting for a bind: they fail at once
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.stop_timeout
         while self._in_flight() and loop.time() < deadline:
@@ -202,6 +206,8 @@ class SmppProvider:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.bind_wait
         while True:
+            if self._stopping:
+                raise TransientError("smpp provider is stopping")
             sessions = [
                 link.session
                 for link in self._links
@@ -213,7 +219,7 @@ class SmppProvider:
                 ordered = sessions[start:] + sessions[:start]
                 return min(ordered, key=lambda session: session.in_flight)
             remaining = deadline - loop.time()
-            if remaining <= 0 or self._stopping:
+            if remaining <= 0:
                 reason = self._last_error or "not bound yet"
                 raise TransientError(f"smpp not bound: {reason}")
             self._bound.clear()
@@ -285,64 +291,75 @@ class SmppProvider:
     # -- binds ------------------------------------------------------------------------
 
     async def _supervise(self, link: _Link) -> None:
+        """Keep one bind up until `stop`: bind, serve, and after a refusal or a lost link
+        wait (backoff grows while binds fail, restarts once one succeeds) and bind again."""
         config = self._config
         delay = config.reconnect_initial
         label = f"{self.name}:{link.role}:{link.index}"
         while not self._stopping:
             try:
-                session = await Session.open(
-                    config.host,
-                    config.port,
-                    self._bind_body,
-                    role=link.role,
-                    window=config.window,
-                    timing=self._timing,
-                    on_deliver=self._on_deliver,
-                    pacer=self._pacer,
-                    label=label,
-                )
-            except BindRefused as err:
-                reason = f"bind refused: {err}"
-            except (OSError, TimeoutError, pdu.PduError) as err:
-                reason = f"connect failed: {err or type(err).__name__}"
-            else:
-                link.session = session
-                self._last_error = None
-                self._bound.set()
-                log.info(
-                    "smpp %s bound as %s to %s:%s",
-                    label,
-                    link.role,
-                    config.host,
-                    config.port,
-                    extra={"action": "smpp_bound", "session": label},
-                )
+                served, reason = await self._serve(link, label)
+            except Exception as err:  # a bug must not end the reconnect loop
+                log.exception("smpp %s failed", label, extra={"action": "smpp_link_error"})
+                served, reason = False, f"internal error: {err!r}"
+            if self._stopping:
+                break
+            self._last_error = reason if not served else f"link lost: {reason}"
+            if served:
                 delay = config.reconnect_initial
-                try:
-                    reason = await session.run()
-                finally:
-                    link.session = None
-                if self._stopping:
-                    break
                 log.warning(
                     "smpp %s link lost: %s",
                     label,
                     reason,
                     extra={"action": "smpp_link_lost", "session": label},
                 )
-                self._last_error = f"link lost: {reason}"
-                await asyncio.sleep(_jitter(delay))
-                continue
-            self._last_error = reason
-            log.warning(
-                "smpp %s: %s; retrying in %.1fs",
-                label,
-                reason,
-                delay,
-                extra={"action": "smpp_bind_failed", "session": label},
-            )
+            else:
+                log.warning(
+                    "smpp %s: %s; retrying in %.1fs",
+                    label,
+                    reason,
+                    delay,
+                    extra={"action": "smpp_bind_failed", "session": label},
+                )
             await asyncio.sleep(_jitter(delay))
-            delay = min(delay * config.reconnect_factor, config.reconnect_max)
+            if not served:
+                delay = min(delay * config.reconnect_factor, config.reconnect_max)
+
+    async def _serve(self, link: _Link, label: str) -> tuple[bool, str]:
+        """Bind once and serve the session until it ends: (whether it was bound, why not
+        or why it ended)."""
+        config = self._config
+        try:
+            session = await Session.open(
+                config.host,
+                config.port,
+                self._bind_body,
+                role=link.role,
+                window=config.window,
+                timing=self._timing,
+                on_deliver=self._on_deliver,
+                pacer=self._pacer,
+                label=label,
+            )
+        except BindRefused as err:
+            return False, f"bind refused: {err}"
+        except (OSError, TimeoutError, pdu.PduError) as err:
+            return False, f"connect failed: {err or type(err).__name__}"
+        link.session = session
+        self._last_error = None
+        self._bound.set()
+        log.info(
+            "smpp %s bound as %s to %s:%s",
+            label,
+            link.role,
+            config.host,
+            config.port,
+            extra={"action": "smpp_bound", "session": label},
+        )
+        try:
+            return True, await session.run()
+        finally:
+            link.session = None
 
     async def _on_deliver(self, message: pdu.ShortMessage) -> int:
         sink = self._sink

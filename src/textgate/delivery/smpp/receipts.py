@@ -51,7 +51,7 @@ _RECEIPT_TYPES = frozenset({0x04, 0x20})
 
 
 def is_receipt(message: pdu.ShortMessage) -> bool:
-    return message.esm_class & pdu.ESM_TYPE_MASK in _RECEIPT_TYPES
+    return (message.esm_class & pdu.ESM_TYPE_MASK) in _RECEIPT_TYPES
 
 
 def receipt_fields(receipt_text: str) -> dict[str, str]:

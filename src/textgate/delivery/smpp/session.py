@@ -157,8 +157,8 @@ class Session:
                 task.cancel()
             await asyncio.gather(reading, keeping, return_exceptions=True)
             self._close(reason)
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(self._writer.wait_closed(), self._timing.response_timeout)
             await self._finish_deliveries()
         return self._closed or reason
 

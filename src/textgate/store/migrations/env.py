@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,10 +29,6 @@ def _run(connection: Connection) -> None:
 
 async def _main() -> None:
     url: str = config.attributes["database_url"]
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(async_url(url))
     try:
         async with engine.connect() as connection:
@@ -44,6 +41,22 @@ async def _main() -> None:
         await engine.dispose()
 
 
+def _main_sqlite(url: str) -> None:
+    path = url.removeprefix("sqlite:///")
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
 if context.is_offline_mode():
     raise SystemExit("textgate migrations run online only")
-asyncio.run(_main())
+if config.attributes["database_url"].startswith("sqlite"):
+    _main_sqlite(config.attributes["database_url"])
+else:
+    asyncio.run(_main())
