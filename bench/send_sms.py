@@ -48,9 +48,20 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 def wrk(url: str, seconds: int, connections: int, key: str) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-s", str(ROOT / "bench" / "send_sms.lua"), url + "/api/send-sms"],
-        env={**os.environ, "TEXTGATE_KEY": key}, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "send_sms.lua"),
+            url + "/api/send-sms",
+        ],
+        env={**os.environ, "TEXTGATE_KEY": key},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("JSON "))
     return dict(json.loads(line[5:]))
@@ -74,17 +85,34 @@ def main() -> None:
         "TEXTGATE_SQLITE_SYNCHRONOUS": args.synchronous,
         "TEXTGATE_LOG_LEVEL": "WARNING",
     }
-    key = subprocess.run(
-        [PY, "-m", "textgate.cli", "accounts", "create", "bench@example.com",
-         "--credits", "100000000"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
+    key = (
+        subprocess.run(
+            [
+                PY,
+                "-m",
+                "textgate.cli",
+                "accounts",
+                "create",
+                "bench@example.com",
+                "--credits",
+                "100000000",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
 
     results: dict[str, dict[str, float]] = {}
     port = free_port()
     server = subprocess.Popen(
         [PY, "-m", "textgate.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "serve.log").open("w"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "serve.log").open("w"),
     )
     try:
         wait_up(f"http://127.0.0.1:{port}/health", server)
@@ -97,9 +125,25 @@ def main() -> None:
 
     bare_port = free_port()
     bare = subprocess.Popen(
-        [PY, "-m", "granian", "--interface", "asgi", "--factory", "--loop", "uvloop",
-         "--port", str(bare_port), "--no-log", "--backlog", "2048", "bench.bare:app"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            PY,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--loop",
+            "uvloop",
+            "--port",
+            str(bare_port),
+            "--no-log",
+            "--backlog",
+            "2048",
+            "bench.bare:app",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_up(f"http://127.0.0.1:{bare_port}/", bare)

@@ -32,8 +32,6 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
         return pool.submit(fn, *args).result()
 
 
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is much faster)."""
@@ -117,8 +115,6 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://textgate") as http:
         yield http
-
-
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def build(settings: Settings) -> Services:
         else prices.signup_credit_micros()
     )
     metrics = Metrics()
-    committer = Committer(db, max_batch=settings.commit_batch)
+    committer = Committer(db, max_batch=settings.commit_batch, linger=settings.commit_linger)
     return Services(
         settings=settings,
         db=db,
@@ -81,6 +81,7 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
     settings = svc.settings
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    svc.db.start()
     svc.committer.start()
     if worker:
         sink = _LogSink()
@@ -95,6 +96,7 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
                 max_delay=settings.retry_max_delay,
             ),
             batch=settings.worker_batch,
+            concurrency=settings.worker_concurrency,
             lease_seconds=settings.lease_seconds,
             poll_interval=settings.worker_poll_interval,
             metrics=svc.metrics,
@@ -150,9 +152,7 @@ def create_app(
             version=__version__,
             description="Self-hosted SMS and phone verification, speaking the TextFlow API.",
             components=Components(
-                security_schemes={
-                    "BearerAuth": SecurityScheme(type="http", scheme="bearer")
-                }
+                security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}
             ),
         ),
         debug=False,

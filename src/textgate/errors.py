@@ -19,11 +19,13 @@ Domain code raises the plain subclasses; routes may choose TextFlow's exact word
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TextgateError(Exception):
     status: int = 400
 
-    def __init__(self, message: str, *, status: int | None = None, **extra: object) -> None:
+    def __init__(self, message: str, *, status: int | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -75,6 +77,6 @@ class Conflict(TextgateError):
 class RateLimited(TextgateError):
     status = 429
 
-    def __init__(self, message: str, *, retry_after: float, **extra: object) -> None:
+    def __init__(self, message: str, *, retry_after: float, **extra: Any) -> None:
         super().__init__(message, retry_after=max(1, round(retry_after)), **extra)
         self.retry_after = max(1, round(retry_after))

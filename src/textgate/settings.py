@@ -46,8 +46,10 @@ class Settings:
     bulk_max_body_bytes: int = 16 * 1024 * 1024
     #: Group commit: how many accepted messages one transaction may carry at most.
     commit_batch: int = 512
-    worker_batch: int = 200
-    worker_concurrency: int = 200
+    #: Group commit: how long (seconds) the first waiting message waits for others to join.
+    commit_linger: float = 0.0005
+    worker_batch: int = 500
+    worker_concurrency: int = 2000
     worker_poll_interval: float = 0.2
     lease_seconds: float = 60.0
     retry_max_attempts: int = 8
@@ -90,9 +92,7 @@ class Settings:
         data_dir = Path(str(pick("data_dir", DEFAULT_DATA_DIR)))
         database_url = str(pick("database_url", "") or f"sqlite:///{data_dir / 'textgate.db'}")
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise SettingsError(
-                "TEXTGATE_DATABASE_URL must start with sqlite:/// or postgresql://"
-            )
+            raise SettingsError("TEXTGATE_DATABASE_URL must start with sqlite:/// or postgresql://")
         synchronous = str(pick("sqlite_synchronous", "FULL")).upper()
         if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
             raise SettingsError("TEXTGATE_SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL")
@@ -117,9 +117,10 @@ class Settings:
                 "bulk_max_body_bytes", pick("bulk_max_body_bytes", 16 << 20), 1024, 1 << 31
             ),
             commit_batch=_int("commit_batch", pick("commit_batch", 512), 1, 100_000),
-            worker_batch=_int("worker_batch", pick("worker_batch", 200), 1, 100_000),
+            commit_linger=_float("commit_linger", pick("commit_linger", 0.0005)),
+            worker_batch=_int("worker_batch", pick("worker_batch", 500), 1, 100_000),
             worker_concurrency=_int(
-                "worker_concurrency", pick("worker_concurrency", 200), 1, 100_000
+                "worker_concurrency", pick("worker_concurrency", 2000), 1, 100_000
             ),
             worker_poll_interval=_float("worker_poll_interval", pick("worker_poll_interval", 0.2)),
             lease_seconds=_float("lease_seconds", pick("lease_seconds", 60.0)),
@@ -166,7 +167,9 @@ def _secret(name: str, value: Any) -> bytes | None:
     try:
         raw = bytes.fromhex(str(value))
     except ValueError:
-        raise SettingsError(f"TEXTGATE_{name.upper()} must be hex (e.g. `openssl rand -hex 32`)")
+        raise SettingsError(
+            f"TEXTGATE_{name.upper()} must be hex (e.g. `openssl rand -hex 32`)"
+        ) from None
     if len(raw) < MIN_PEPPER_BYTES:
         raise SettingsError(f"TEXTGATE_{name.upper()} must hold at least 32 bytes (64 hex digits)")
     return raw

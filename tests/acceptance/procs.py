@@ -32,7 +32,10 @@ class Server:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "textgate.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"textgate {' '.join(args)}: {result.stderr}")
@@ -57,7 +60,9 @@ def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Se
     log, out = tmp / "server.log", tmp / "server.out"
     process = subprocess.Popen(
         [sys.executable, "-m", "textgate.cli", "serve", "--port", str(port), *args],
-        env=full_env, stdout=out.open("w"), stderr=log.open("w"),
+        env=full_env,
+        stdout=out.open("w"),
+        stderr=log.open("w"),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -81,5 +86,3 @@ def stop_server(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
-
-

@@ -26,8 +26,9 @@ class Redirect:
     def post(self, url: str, **kwargs: Any) -> requests.Response:
         assert url.startswith("https://textflow.me/")
         self.seen.append(url)
-        return requests.post(self.base + url.removeprefix("https://textflow.me"), timeout=10,
-                             **kwargs)
+        return requests.post(
+            self.base + url.removeprefix("https://textflow.me"), timeout=10, **kwargs
+        )
 
 
 @pytest.fixture
@@ -57,10 +58,15 @@ def test_send_sms_with_the_published_client(server: Server, redirect: Redirect) 
     headers = {"Authorization": f"Bearer {key}"}
     balance = httpx.get(f"{server.url}/api/balance", headers=headers).json()
     assert balance == {
-        "ok": True, "status": 200, "message": "Balance", "credits": "0.85", "packages": {}
+        "ok": True,
+        "status": 200,
+        "message": "Balance",
+        "credits": "0.85",
+        "packages": {},
     }
     message_id = httpx.post(
-        f"{server.url}/api/send-sms", json={"phone_number": SERBIA, "text": "second"},
+        f"{server.url}/api/send-sms",
+        json={"phone_number": SERBIA, "text": "second"},
         headers=headers,
     ).json()["data"]["id"]
     deadline = time.monotonic() + 10

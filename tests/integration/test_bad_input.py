@@ -35,19 +35,35 @@ async def user(make_account: MakeAccount) -> NewAccount:
         (b"", "application/json", 400, ("empty",)),
         (b'{"text": "hi"}', "application/json", 400, ("phone_number",)),
         (b'{"phone_number": "+381690156360"}', "application/json", 400, ("text",)),
-        (b'{"phone_number": 381690156360, "text": "hi"}', "application/json", 400,
-         ("phone_number", "string")),
-        (b'{"phone_number": "+381690156360", "text": ["hi"]}', "application/json", 400,
-         ("text", "string")),
+        (
+            b'{"phone_number": 381690156360, "text": "hi"}',
+            "application/json",
+            400,
+            ("phone_number", "string"),
+        ),
+        (
+            b'{"phone_number": "+381690156360", "text": ["hi"]}',
+            "application/json",
+            400,
+            ("text", "string"),
+        ),
         (b'{"phone_number": "+381690156360", "text": null}', "application/json", 400, ("text",)),
         (b"phone_number=%2B381690156360", "application/x-www-form-urlencoded", 400, ("text",)),
         (b"\xff\xfe=1", "application/x-www-form-urlencoded", 400, ("form",)),
         (b"<xml/>", "application/xml", 415, ("content type",)),
         (b"phone_number=1", "text/plain", 415, ("content type",)),
-        (b'{"phone_number": "not a number", "text": "hi"}', "application/json", 400,
-         ("phone number is invalid",)),
-        (b'{"phone_number": "+999123", "text": "hi"}', "application/json", 400,
-         ("phone number is invalid",)),
+        (
+            b'{"phone_number": "not a number", "text": "hi"}',
+            "application/json",
+            400,
+            ("phone number is invalid",),
+        ),
+        (
+            b'{"phone_number": "+999123", "text": "hi"}',
+            "application/json",
+            400,
+            ("phone number is invalid",),
+        ),
         (b'{"phone_number": "+381690156360", "text": ""}', "application/json", 400, ("empty",)),
     ],
 )
@@ -106,9 +122,7 @@ async def test_bad_keys(client: httpx.AsyncClient, header: str | None, reason: s
     assert_shape(m, 401, "Invalid API key")
 
 
-async def test_revoked_key(
-    client: httpx.AsyncClient, user: NewAccount, services: Services
-) -> None:
+async def test_revoked_key(client: httpx.AsyncClient, user: NewAccount, services: Services) -> None:
     await services.accounts.revoke_key(user.key_id)
     r = await client.post(
         "/api/send-sms", json={"phone_number": SERBIA, "text": "hi"}, headers=user.headers

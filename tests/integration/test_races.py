@@ -33,7 +33,8 @@ async def test_200_concurrent_sends_with_credit_for_50(
 
     async def one(i: int) -> int:
         r = await client.post(
-            "/api/send-sms", json={"phone_number": SERBIA, "text": f"race {i}"},
+            "/api/send-sms",
+            json={"phone_number": SERBIA, "text": f"race {i}"},
             headers=user.headers,
         )
         return r.status_code
@@ -60,7 +61,8 @@ async def test_two_api_processes_worth_of_committers_share_one_balance(
 
         async def one(i: int) -> int:
             r = await clients[i % 2].post(
-                "/api/send-sms", json={"phone_number": SERBIA, "text": "x"},
+                "/api/send-sms",
+                json={"phone_number": SERBIA, "text": "x"},
                 headers=user.headers,
             )
             return r.status_code

@@ -17,7 +17,9 @@ FORM = "application/x-www-form-urlencoded"
 _json = msgspec.json.Decoder()
 
 
-async def read_fields(request: Request[Any, Any, Any], *, allow_empty: bool = False) -> dict[str, Any]:
+async def read_fields(
+    request: Request[Any, Any, Any], *, allow_empty: bool = False
+) -> dict[str, Any]:
     """The body's fields. A form's repeated keys become lists (`phone_numbers[]` style keys
     are read as `phone_numbers`)."""
     raw = await request.body()
@@ -50,7 +52,9 @@ def _decode_form(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("The request body is not a valid form (UTF-8, key=value&...)") from None
+        raise InvalidRequest(
+            "The request body is not a valid form (UTF-8, key=value&...)"
+        ) from None
     fields: dict[str, Any] = {}
     for key, value in pairs:
         key = key.removesuffix("[]")

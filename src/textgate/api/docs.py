@@ -121,7 +121,9 @@ _SUMMARIES = {
 }
 
 
-def doc(name: str, *, body: dict[str, tuple[dict[str, Schema], list[str]]] | None = None) -> dict[str, Any]:
+def doc(
+    name: str, *, body: dict[str, tuple[dict[str, Schema], list[str]]] | None = None
+) -> dict[str, Any]:
     """Keyword arguments for a route decorator: summary, request body and responses."""
     if body:
         _BODIES.update(body)

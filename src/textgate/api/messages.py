@@ -45,8 +45,6 @@ async def get_message(
             "updated_at": message.updated_at,
             "submitted_at": message.submitted_at,
             "final_at": message.final_at,
-            "history": [
-                {"status": e.status.value, "at": e.at, "detail": e.detail} for e in events
-            ],
+            "history": [{"status": e.status.value, "at": e.at, "detail": e.detail} for e in events],
         },
     )

@@ -18,7 +18,9 @@ def reply(ok: bool, status: int, message: str, **fields: Any) -> Response[bytes]
     return raw(body, status)
 
 
-def raw(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+def raw(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response[bytes]:
     return Response(
         content=_encoder.encode(body),
         status_code=status,
@@ -35,5 +37,3 @@ def price(micros: int) -> float:
 def credits(micros: int) -> str:
     """TextFlow's `credits` is a string."""
     return money.format_credits(micros)
-
-

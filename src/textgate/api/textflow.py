@@ -32,7 +32,7 @@ async def send_sms(request: AnyRequest) -> Response[bytes]:
     phone_number = body.required_str(fields, "phone_number")
     text = body.required_str(fields, "text")
     queued = await svc.sender.send(caller, phone_number, text, MessageKind.SMS)
-    svc.metrics.accepted.labels("sms").inc()
+    svc.metrics.accepted_sms.inc()
     return shapes.reply(
         True,
         200,
@@ -56,6 +56,4 @@ async def balance(request: AnyRequest) -> Response[bytes]:
     svc = services(request)
     caller = await caller_of(request)
     micros = await svc.accounts.balance(caller.account_id)
-    return shapes.reply(
-        True, 200, "Balance", credits=shapes.credits(micros), packages={}
-    )
+    return shapes.reply(True, 200, "Balance", credits=shapes.credits(micros), packages={})

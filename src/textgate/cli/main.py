@@ -134,16 +134,16 @@ def worker() -> None:
 @accounts_app.command("create")
 def accounts_create(
     email: str,
-    credits: Annotated[str | None, typer.Option(help="Starting credits (default: sign-up credit)")] = None,
+    credits: Annotated[
+        str | None, typer.Option(help="Starting credits (default: sign-up credit)")
+    ] = None,
     operator: Annotated[bool, typer.Option("--operator", help="Make it an operator")] = False,
 ) -> None:
     """Create an account and its first API key; the key is printed alone on the last line."""
     micros = _amount(credits) if credits is not None else None
 
     async def work(svc: Services) -> None:
-        account, key = await svc.accounts.create(
-            email, credits_micros=micros, is_operator=operator
-        )
+        account, key = await svc.accounts.create(email, credits_micros=micros, is_operator=operator)
         err.print(
             f"account {account.id} {account.email}: {money.format_credits(account.credits_micros)}"
             f" credits{' (operator)' if account.is_operator else ''}; API key {key.key.id}:"
@@ -186,8 +186,12 @@ def keys_list(email: str) -> None:
         table = Table("id", "prefix", "name", "created", "last used", "revoked")
         for key in await svc.accounts.list_keys(account.id):
             table.add_row(
-                str(key.id), key.prefix + "…", key.name, _when(key.created_at),
-                _when(key.last_used_at), _when(key.revoked_at),
+                str(key.id),
+                key.prefix + "…",
+                key.name,
+                _when(key.created_at),
+                _when(key.last_used_at),
+                _when(key.revoked_at),
             )
         Console().print(table)
 

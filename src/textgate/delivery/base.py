@@ -9,7 +9,9 @@ gives the provider when it starts.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -121,3 +123,18 @@ class Provider(Protocol):
     async def stop(self) -> None: ...
 
     def health(self) -> Health: ...
+
+
+async def submit_all(
+    provider: Provider, messages: Sequence[Outgoing]
+) -> list[Submitted | BaseException]:
+    """Submits `messages` concurrently; each answer is a `Submitted` or the exception raised.
+
+    A provider may offer `submit_many(messages)` with the same contract, to take a batch
+    more cheaply than one task a message (the console provider does)."""
+    many = getattr(provider, "submit_many", None)
+    if many is not None:
+        return list(await many(messages))
+    return list(
+        await asyncio.gather(*(provider.submit(m) for m in messages), return_exceptions=True)
+    )

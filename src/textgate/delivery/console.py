@@ -7,6 +7,7 @@ of verification messages is not printed (it holds the code)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from textgate.delivery.base import Health, Outgoing, ReceiptSink, Submitted
@@ -32,6 +33,9 @@ class ConsoleProvider:
             f"{body!r}\n"
         )
         return Submitted(provider_message_id=f"console-{message.message_id}")
+
+    async def submit_many(self, messages: Sequence[Outgoing]) -> list[Submitted | BaseException]:
+        return [await self.submit(m) for m in messages]
 
     async def stop(self) -> None:
         return None

@@ -3,7 +3,7 @@ destination's country) wins; within a route, the first provider that is up."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from textgate.delivery.base import Provider
@@ -26,7 +26,7 @@ class Route:
     def from_mapping(cls, data: Mapping[str, object]) -> Route:
         providers = data.get("providers")
         if not isinstance(providers, list) or not providers:
-            raise ValueError("a [[routes]] entry needs `providers = [\"name\", ...]`")
+            raise ValueError('a [[routes]] entry needs `providers = ["name", ...]`')
         prefix, country = data.get("prefix"), data.get("country")
         if (prefix is None) == (country is None):
             raise ValueError("a [[routes]] entry needs exactly one of `prefix` or `country`")
@@ -51,6 +51,8 @@ class Router:
                     raise ValueError(f"route names provider {name!r}, which is not configured")
         self.providers = dict(providers)
         self._routes = sorted(routes, key=lambda r: r.weight, reverse=True)
+        #: How many leading characters of a number decide its route.
+        self._widest = max((len(r.prefix) for r in routes if r.prefix), default=1)
 
     def candidates(self, to: str, region: str) -> list[Provider]:
         for route in self._routes:
@@ -61,8 +63,24 @@ class Router:
         raise NoRoute(f"no route for {region} numbers")
 
     def pick(self, to: str, region: str) -> Provider:
+        """The first provider of the matching route that is up (else the first)."""
         candidates = self.candidates(to, region)
         for provider in candidates:
             if provider.health().up:
                 return provider
         return candidates[0]
+
+    def picker(self) -> Callable[[str, str], Provider]:
+        """`pick`, remembering its answers: for one batch of messages, where the routes
+        and the providers' health do not change."""
+        memo: dict[tuple[str, str], Provider] = {}
+        width = self._widest
+
+        def pick(to: str, region: str) -> Provider:
+            key = (to[:width], region)
+            provider = memo.get(key)
+            if provider is None:
+                provider = memo[key] = self.pick(to, region)
+            return provider
+
+        return pick

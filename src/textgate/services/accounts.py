@@ -52,7 +52,10 @@ class AccountService:
             if accounts_store.find_account(conn, email) is not None:
                 raise Conflict(f"An account for {email} already exists")
             account = accounts_store.create_account(
-                conn, email, credits_micros=credits, is_operator=is_operator,
+                conn,
+                email,
+                credits_micros=credits,
+                is_operator=is_operator,
                 password_hash=password_hash,
             )
             return account, self._store_key(conn, account.id, secret, "default")

@@ -29,8 +29,10 @@ class Committer:
         db: Database,
         *,
         max_batch: int = 512,
+        linger: float = 0.0,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
+        self._linger = linger
         self._db = db
         self._max_batch = max_batch
         self.on_commit = on_commit
@@ -63,6 +65,9 @@ class Committer:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._linger and len(self._waiting) < self._max_batch:
+                # Let requests already on their way join this transaction.
+                await asyncio.sleep(self._linger)
             while self._waiting:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]

@@ -74,5 +74,3 @@ class SendService:
             segments=info.segments,
             encoding=info.encoding,
         )
-
-

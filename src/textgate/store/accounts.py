@@ -152,6 +152,4 @@ def live_key_ids(conn: Connection, key_ids: set[int]) -> set[int]:
 
 def touch_keys(conn: Connection, key_ids: set[int], at: int) -> None:
     if key_ids:
-        conn.execute(
-            api_keys.update().where(api_keys.c.id.in_(key_ids)).values(last_used_at=at)
-        )
+        conn.execute(api_keys.update().where(api_keys.c.id.in_(key_ids)).values(last_used_at=at))

@@ -3,10 +3,14 @@
 Store functions are plain synchronous functions of a SQLAlchemy `Connection`; the Database
 runs each one as one transaction:
 
-- on SQLite, in a thread, on the stdlib driver: a write runs whole on the single writer
-  thread in `BEGIN IMMEDIATE` (writers queue in-process instead of failing with
-  SQLITE_BUSY), so a transaction costs one hop off the event loop however many statements
-  it has; reads run on their own threads beside it (WAL).
+- on SQLite, on the stdlib driver. Writes take turns on one connection in
+  `BEGIN IMMEDIATE`, run right on the event loop: a batch of a few statements takes about
+  a millisecond, far less than handing it to a thread would cost while the loop is busy
+  (each statement gives up the GIL and waits up to a switch interval to get it back).
+  When another process holds the write lock, the write is not left to block the loop:
+  it runs again on the writer thread, which waits for the lock. Reads run on their own
+  threads beside the writer (WAL). Checkpoints (copying the WAL back into the database
+  file) run on a read thread every `CHECKPOINT_SECONDS`, not inside a commit on the loop.
 - on PostgreSQL, on asyncpg through SQLAlchemy's `run_sync`, on the event loop.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -30,6 +35,8 @@ T = TypeVar("T")
 Work = Callable[Concatenate[Connection, P], T]
 
 READ_THREADS = 4
+CHECKPOINT_SECONDS = 0.5
+BUSY_TIMEOUT_MS = 30_000
 
 
 def now_ms() -> int:
@@ -51,13 +58,18 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._pg: AsyncEngine | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _sqlite_engine(url, sqlite_synchronous, immediate=True, size=1)
-            self._reader = _sqlite_engine(url, sqlite_synchronous, immediate=False,
-                                          size=READ_THREADS)
+            self._writer = _sqlite_engine(
+                url, sqlite_synchronous, immediate=True, size=1, busy_ms=0, autocheckpoint=0
+            )
+            self._write_lock = asyncio.Lock()
+            self._reader = _sqlite_engine(
+                url, sqlite_synchronous, immediate=False, size=READ_THREADS
+            )
             self._write_thread = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="textgate-db-write"
             )
@@ -78,8 +90,26 @@ class Database:
         if self._pg is not None:
             async with self._pg.begin() as conn:
                 return await conn.run_sync(lambda sync: work(sync, *args, **kwargs))
-        call = functools.partial(_in_transaction, self._writer, work, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._write_thread, call)
+        loop = asyncio.get_running_loop()
+        async with self._write_lock:
+            try:
+                with self._writer.connect() as conn:
+                    transaction = conn.begin()
+                    try:
+                        result = work(conn, *args, **kwargs)
+                    except BaseException:
+                        transaction.rollback()
+                        raise
+                    # The commit waits for the disk (fsync): let the loop serve meanwhile.
+                    await loop.run_in_executor(self._write_thread, transaction.commit)
+                    return result
+            except sa.exc.OperationalError as exc:
+                if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                    raise
+            # Another process holds the write lock; the transaction was rolled back, so
+            # running the work again is safe. Wait for the lock on the writer thread.
+            call = functools.partial(_waiting_for_lock, self._writer, work, *args, **kwargs)
+            return await loop.run_in_executor(self._write_thread, call)
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Runs `work(conn, ...)` in a read-only transaction."""
@@ -96,7 +126,28 @@ class Database:
             return False
         return True
 
+    def start(self) -> None:
+        """Starts background upkeep (SQLite: WAL checkpoints off the event loop)."""
+        if self.is_sqlite and self._checkpointer is None:
+            self._checkpointer = asyncio.create_task(self._checkpoints(), name="textgate-wal")
+
+    async def _checkpoints(self) -> None:
+        def checkpoint(conn: Connection) -> None:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await self.read(checkpoint)
+            except sa.exc.OperationalError:
+                continue  # busy now; the next round will do it
+
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         if self._pg is not None:
             await self._pg.dispose()
             return
@@ -111,13 +162,35 @@ def _in_transaction(engine: Engine, work: Callable[..., T], *args: Any, **kwargs
         return work(conn, *args, **kwargs)
 
 
-def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, size: int) -> Engine:
+def _waiting_for_lock(engine: Engine, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with engine.connect() as conn:
+        # On the driver's connection: through SQLAlchemy the PRAGMA would begin a
+        # transaction (BEGIN IMMEDIATE), which is the very lock we are waiting for.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            with conn.begin():
+                return work(conn, *args, **kwargs)
+        finally:
+            raw.execute("PRAGMA busy_timeout=0")
+
+
+def _sqlite_engine(
+    url: str,
+    synchronous: str,
+    *,
+    immediate: bool,
+    size: int,
+    busy_ms: int = 30_000,
+    autocheckpoint: int = 1000,
+) -> Engine:
     engine = sa.create_engine(
         url,
         pool_size=size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
     )
 
     @event.listens_for(engine, "connect")
@@ -127,8 +200,9 @@ def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, size: int) ->
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -29,6 +29,9 @@ SUBMITTED = MessageStatus.SUBMITTED.value
 FAILED = MessageStatus.FAILED.value
 
 
+_KINDS = {kind.value: kind for kind in MessageKind}  # a dict lookup is 10x an Enum call
+
+
 class Rejected(enum.Enum):
     #: The API key was revoked after the request was authenticated.
     KEY_REVOKED = "key_revoked"
@@ -44,9 +47,7 @@ _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({sql.placeholders(16)})"
 _DEBIT = "UPDATE accounts SET credits_micros = credits_micros - ? WHERE id = ?"
 
 
-def accept(
-    conn: Connection, items: Sequence[NewMessage], *, now: int
-) -> list[Accepted | Rejected]:
+def accept(conn: Connection, items: Sequence[NewMessage], *, now: int) -> list[Accepted | Rejected]:
     """Pays for and queues `items` in the caller's transaction, in order: each item is
     accepted while its account's balance covers it, else rejected with nothing queued."""
     key_ids = {item.api_key_id for item in items if item.api_key_id is not None}
@@ -77,9 +78,22 @@ def accept(
             _INSERT,
             [
                 (
-                    first_id + i, m.account_id, m.api_key_id, m.kind.value, m.kind.priority,
-                    m.to_number, m.region, m.body, m.encoding, m.segments, m.price_micros,
-                    QUEUED, 0, now, now, now,
+                    first_id + i,
+                    m.account_id,
+                    m.api_key_id,
+                    m.kind.value,
+                    m.kind.priority,
+                    m.to_number,
+                    m.region,
+                    m.body,
+                    m.encoding,
+                    m.segments,
+                    m.price_micros,
+                    QUEUED,
+                    0,
+                    now,
+                    now,
+                    now,
                 )
                 for i, m in enumerate(paid)
             ],
@@ -217,8 +231,14 @@ def claim(conn: Connection, *, now: int, lease_ms: int, limit: int) -> list[Clai
     )
     claimed = [
         Claimed(
-            id=r[0], kind=MessageKind(r[1]), to_number=r[2], region=r[3], body=r[4],
-            encoding=r[5], segments=r[6], attempts=r[7],
+            id=r[0],
+            kind=_KINDS[r[1]],
+            to_number=r[2],
+            region=r[3],
+            body=r[4],
+            encoding=r[5],
+            segments=r[6],
+            attempts=r[7],
         )
         for r in rows
     ]

@@ -28,9 +28,14 @@ def _render(sql: str, paramstyle: str) -> str:
     raise ValueError(f"unsupported paramstyle {paramstyle}")
 
 
-def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> CursorResult[Any]:
+def execute(
+    conn: Connection, sql: str, params: Sequence[Any] = ()
+) -> CursorResult[tuple[Any, ...]]:
     """Runs `sql` (with `?` placeholders) once."""
-    return conn.exec_driver_sql(_render(sql, conn.dialect.paramstyle), tuple(params))
+    result: CursorResult[tuple[Any, ...]] = conn.exec_driver_sql(
+        _render(sql, conn.dialect.paramstyle), tuple(params)
+    )
+    return result
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:

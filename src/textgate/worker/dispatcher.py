@@ -5,6 +5,9 @@ message at once: claiming takes a lease with `FOR UPDATE SKIP LOCKED`, and outco
 recorded only under the lease (see `store.messages`). A dispatcher that dies mid-batch
 leaves its messages to be claimed again when their lease ends: at-least-once delivery,
 duplicates bounded by the messages that were in flight.
+
+Batches are pipelined: while one batch waits on its provider (an SMSC's window, an HTTP
+API), the next is claimed, up to `concurrency` messages in flight.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import random
 import time
 from collections.abc import Callable
 
-from textgate.delivery.base import Outgoing, PermanentError, TransientError
+from textgate.delivery.base import (
+    Outgoing,
+    PermanentError,
+    Provider,
+    Submitted,
+    TransientError,
+    submit_all,
+)
 from textgate.delivery.router import NoRoute, Router
 from textgate.domain.phones import mask_phone
 from textgate.domain.retry import RetryPolicy
@@ -28,6 +38,8 @@ from textgate.store.records import Claimed
 
 log = logging.getLogger("textgate.worker")
 
+Outcome = messages.SubmitOutcome | messages.RetryOutcome | messages.FailOutcome
+
 
 class Dispatcher:
     def __init__(
@@ -37,22 +49,26 @@ class Dispatcher:
         *,
         policy: RetryPolicy,
         batch: int = 200,
+        concurrency: int = 1000,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.2,
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
     ) -> None:
-        self._metrics = metrics
         self._db = db
         self._router = router
         self._policy = policy
         self._batch = batch
+        self._concurrency = max(concurrency, batch)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll = poll_interval
         self._clock = clock
         self._rand = rand
+        self._metrics = metrics
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._in_flight = 0
         self.submitted = 0
 
     def wake(self) -> None:
@@ -61,41 +77,58 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"action": "worker_started"})
+        batches: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            room = self._concurrency - self._in_flight
+            if room < self._batch:
+                self._room.clear()
+                await self._room.wait()
+                continue
             try:
-                handled = await self.run_once()
+                claimed = await self._claim(self._batch)
             except Exception:
-                log.exception("dispatch failed", extra={"action": "dispatch_failed"})
-                handled = 0
+                log.exception("claim failed", extra={"action": "claim_failed"})
                 await asyncio.sleep(1.0)
-            if handled < self._batch:
+                continue
+            if claimed:
+                self._in_flight += len(claimed)
+                task = asyncio.create_task(self._dispatch(claimed))
+                batches.add(task)
+                task.add_done_callback(batches.discard)
+            if len(claimed) < self._batch:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 except TimeoutError:
                     pass
+        if batches:
+            await asyncio.gather(*batches, return_exceptions=True)
         log.info("worker stopped", extra={"action": "worker_stopped"})
 
     async def run_once(self) -> int:
-        """Claims one batch, submits it, records the outcomes. Answers how many it took."""
+        """Claims one batch, submits it and records the outcomes; answers how many it took."""
+        claimed = await self._claim(self._batch)
+        if claimed:
+            self._in_flight += len(claimed)
+            await self._dispatch(claimed)
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        return await self._db.write(
+            messages.claim, now=self._clock(), lease_ms=self._lease_ms, limit=limit
+        )
+
+    async def _dispatch(self, claimed: list[Claimed]) -> None:
         started = time.perf_counter()
-        claimed = await self._db.write(
-            messages.claim, now=self._clock(), lease_ms=self._lease_ms, limit=self._batch
-        )
-        if not claimed:
-            return 0
-        results = await asyncio.gather(*(self._submit(c) for c in claimed))
-        submitted = [r for r in results if isinstance(r, messages.SubmitOutcome)]
-        retries = [r for r in results if isinstance(r, messages.RetryOutcome)]
-        failures = [r for r in results if isinstance(r, messages.FailOutcome)]
-        await self._db.write(
-            messages.record,
-            now=self._clock(),
-            submitted=submitted,
-            retries=retries,
-            failures=failures,
-        )
-        self.submitted += len(submitted)
+        try:
+            outcomes = await self._submit(claimed)
+            await self._record(outcomes)
+        except Exception:
+            # Nothing recorded: the lease runs out and the messages are claimed again.
+            log.exception("dispatch failed", extra={"action": "dispatch_failed"})
+        finally:
+            self._in_flight -= len(claimed)
+            self._room.set()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "batch dispatched",
@@ -105,60 +138,105 @@ class Dispatcher:
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
-        if self._metrics is not None:
-            for s in submitted:
-                self._metrics.submitted.labels(s.provider).inc()
-            self._metrics.retried.inc(len(retries))
-            self._metrics.failed.inc(len(failures))
-        return len(claimed)
 
-    async def _submit(
-        self, message: Claimed
-    ) -> messages.SubmitOutcome | messages.RetryOutcome | messages.FailOutcome:
-        try:
-            provider = self._router.pick(message.to_number, message.region)
-        except NoRoute as exc:
-            return messages.FailOutcome(message.id, message.attempts, str(exc))
-        outgoing = Outgoing(
-            message_id=message.id,
-            to=message.to_number,
-            text=message.body,
-            encoding=Encoding(message.encoding),
-            segments=message.segments,
-            attempt=message.attempts,
-            secret=message.kind == MessageKind.OTP,
-        )
-        try:
-            done = await provider.submit(outgoing)
-        except PermanentError as exc:
+    async def _submit(self, claimed: list[Claimed]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        groups: dict[str, tuple[Provider, list[Claimed]]] = {}
+        pick = self._router.picker()  # remembers routes and health for this batch
+        for message in claimed:
+            try:
+                provider = pick(message.to_number, message.region)
+            except NoRoute as exc:
+                outcomes.append(messages.FailOutcome(message.id, message.attempts, str(exc)))
+                continue
+            groups.setdefault(provider.name, (provider, []))[1].append(message)
+
+        async def run(provider: Provider, batch: list[Claimed]) -> list[Outcome]:
+            answers = await submit_all(provider, [_outgoing(m) for m in batch])
+            return [
+                self._outcome(provider, m, answer) for m, answer in zip(batch, answers, strict=True)
+            ]
+
+        for answers in await asyncio.gather(*(run(p, b) for p, b in groups.values())):
+            outcomes.extend(answers)
+        return outcomes
+
+    def _outcome(
+        self, provider: Provider, message: Claimed, answer: Submitted | BaseException
+    ) -> Outcome:
+        if isinstance(answer, Submitted):
+            return messages.SubmitOutcome(
+                message.id, message.attempts, provider.name, answer.provider_message_id
+            )
+        if isinstance(answer, PermanentError):
             log.warning(
                 "message failed",
                 extra={
                     "action": "sms_failed",
                     "message_id": message.id,
                     "to": mask_phone(message.to_number),
-                    "reason": exc.reason,
+                    "reason": answer.reason,
                 },
             )
-            return messages.FailOutcome(message.id, message.attempts, exc.reason, provider.name)
-        except Exception as exc:
-            reason = exc.reason if isinstance(exc, TransientError) else f"unexpected: {exc!r}"
-            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-            delay = self._policy.next_delay(
-                message.attempts, retry_after=retry_after, rand=self._rand()
+            return messages.FailOutcome(message.id, message.attempts, answer.reason, provider.name)
+        if isinstance(answer, TransientError):
+            reason, retry_after = answer.reason, answer.retry_after
+        else:
+            reason, retry_after = f"unexpected: {answer!r}", None
+            log.error(
+                "provider raised an unexpected error",
+                extra={"action": "provider_error", "provider": provider.name, "error": reason},
             )
-            if delay is None:
-                return messages.FailOutcome(
-                    message.id, message.attempts, f"gave up after {message.attempts} attempts: "
-                    f"{reason}", provider.name
-                )
-            log.info(
-                "message will be retried",
-                extra={"action": "sms_retry", "message_id": message.id, "reason": reason},
-            )
-            return messages.RetryOutcome(
-                message.id, message.attempts, self._clock() + int(delay * 1000), reason
-            )
-        return messages.SubmitOutcome(
-            message.id, message.attempts, provider.name, done.provider_message_id
+        delay = self._policy.next_delay(
+            message.attempts, retry_after=retry_after, rand=self._rand()
         )
+        if delay is None:
+            return messages.FailOutcome(
+                message.id,
+                message.attempts,
+                f"gave up after {message.attempts} attempts: {reason}",
+                provider.name,
+            )
+        log.info(
+            "message will be retried",
+            extra={"action": "sms_retry", "message_id": message.id, "reason": reason},
+        )
+        return messages.RetryOutcome(
+            message.id, message.attempts, self._clock() + int(delay * 1000), reason
+        )
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        submitted = [o for o in outcomes if isinstance(o, messages.SubmitOutcome)]
+        retries = [o for o in outcomes if isinstance(o, messages.RetryOutcome)]
+        failures = [o for o in outcomes if isinstance(o, messages.FailOutcome)]
+        await self._db.write(
+            messages.record,
+            now=self._clock(),
+            submitted=submitted,
+            retries=retries,
+            failures=failures,
+        )
+        self.submitted += len(submitted)
+        if self._metrics is not None:
+            counts: dict[str, int] = {}
+            for s in submitted:
+                counts[s.provider] = counts.get(s.provider, 0) + 1
+            for name, n in counts.items():
+                self._metrics.submitted.labels(name).inc(n)
+            self._metrics.retried.inc(len(retries))
+            self._metrics.failed.inc(len(failures))
+
+
+_ENCODINGS = {e.value: e for e in Encoding}
+
+
+def _outgoing(message: Claimed) -> Outgoing:
+    return Outgoing(
+        message_id=message.id,
+        to=message.to_number,
+        text=message.body,
+        encoding=_ENCODINGS[message.encoding],
+        segments=message.segments,
+        attempt=message.attempts,
+        secret=message.kind == MessageKind.OTP,
+    )
