@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 
 _QMARK = re.compile(r"\?")
 
@@ -28,14 +28,10 @@ def _render(sql: str, paramstyle: str) -> str:
     raise ValueError(f"unsupported paramstyle {paramstyle}")
 
 
-def execute(
-    conn: Connection, sql: str, params: Sequence[Any] = ()
-) -> CursorResult[tuple[Any, ...]]:
-    """Runs `sql` (with `?` placeholders) once."""
-    result: CursorResult[tuple[Any, ...]] = conn.exec_driver_sql(
-        _render(sql, conn.dialect.paramstyle), tuple(params)
-    )
-    return result
+def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Runs `sql` (with `?` placeholders) once. The result's rows are untyped: callers turn
+    them into records on the spot."""
+    return conn.exec_driver_sql(_render(sql, conn.dialect.paramstyle), tuple(params))
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
