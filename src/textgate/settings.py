@@ -56,6 +56,17 @@ class Settings:
     retry_base_delay: float = 2.0
     retry_max_delay: float = 600.0
     log_level: str = "INFO"
+    #: Verification codes (send-code, verify-code); an account may tighten them.
+    otp_code_length: int = 6
+    #: Wrong checks a code survives; then it is dead.
+    otp_max_attempts: int = 5
+    #: Codes per number per account within `otp_send_window` seconds.
+    otp_max_sends: int = 5
+    otp_send_window: int = 600
+    #: Seconds between two codes to the same number.
+    otp_min_gap: int = 30
+    #: Codes per account per country calling code per hour (SMS-pumping brake).
+    otp_prefix_hourly: int = 100
     #: Providers and routes from the TOML file ([providers.NAME] tables, [[routes]]).
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     routes: tuple[Mapping[str, Any], ...] = ()
@@ -128,6 +139,14 @@ class Settings:
             retry_base_delay=_float("retry_base_delay", pick("retry_base_delay", 2.0)),
             retry_max_delay=_float("retry_max_delay", pick("retry_max_delay", 600.0)),
             log_level=str(pick("log_level", "INFO")).upper(),
+            otp_code_length=_int("otp_code_length", pick("otp_code_length", 6), 4, 10),
+            otp_max_attempts=_int("otp_max_attempts", pick("otp_max_attempts", 5), 1, 100),
+            otp_max_sends=_int("otp_max_sends", pick("otp_max_sends", 5), 1, 1000),
+            otp_send_window=_int("otp_send_window", pick("otp_send_window", 600), 1, 86_400),
+            otp_min_gap=_int("otp_min_gap", pick("otp_min_gap", 30), 0, 86_400),
+            otp_prefix_hourly=_int(
+                "otp_prefix_hourly", pick("otp_prefix_hourly", 100), 1, 10_000_000
+            ),
             providers={str(k): dict(v) for k, v in providers.items()},
             routes=tuple(dict(r) for r in routes),
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request
 
+from textgate.api import shapes
 from textgate.errors import AuthError
 from textgate.services.auth import AuthFailed
 from textgate.store.records import Caller
@@ -17,7 +18,7 @@ async def caller_of(request: Request[Any, Any, Any], *, cached: bool = False) ->
     svc = request.app.state.services
     try:
         return await svc.auth.authenticate(  # type: ignore[no-any-return]
-            request.headers.get("authorization"), cached=cached
+            shapes.header(request, b"authorization"), cached=cached
         )
     except AuthFailed as exc:
         status, message = request.route_handler.opt.get("auth_error", DEFAULT_ERROR)

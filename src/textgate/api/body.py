@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request
 
+from textgate.api import shapes
 from textgate.errors import InvalidRequest, UnsupportedMediaType
 
 JSON = "application/json"
@@ -23,7 +24,7 @@ async def read_fields(
     """The body's fields. A form's repeated keys become lists (`phone_numbers[]` style keys
     are read as `phone_numbers`)."""
     raw = await request.body()
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = (shapes.header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
     if not raw.strip():
         if allow_empty:
             return {}

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, get
+from litestar.response.base import ASGIResponse
 
 from textgate.api import shapes
 
 
 @get("/health", include_in_schema=True, summary="The process is up")
-async def health() -> Response[bytes]:
+async def health() -> ASGIResponse:
     return shapes.reply(True, 200, "ok")
 
 
 @get("/ready", summary="The database answers and providers are connected")
-async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def ready(request: Request[Any, Any, Any]) -> ASGIResponse:
     svc = request.app.state.services
     db_ok = await svc.db.ping()
     providers = []
@@ -33,6 +34,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/metrics", summary="Prometheus metrics")
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def metrics(request: Request[Any, Any, Any]) -> ASGIResponse:
     body = request.app.state.services.metrics.render()
-    return Response(content=body, media_type="text/plain; version=0.0.4")
+    return ASGIResponse(body=body, media_type="text/plain; version=0.0.4")

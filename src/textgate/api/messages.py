@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, get
 from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
 
 from textgate.api import shapes
 from textgate.api.auth import caller_of
@@ -15,9 +16,7 @@ from textgate.store import messages as messages_store
 
 
 @get("/api/messages/{message_id:int}", **doc("message"))
-async def get_message(
-    request: Request[Any, Any, Any], message_id: FromPath[int]
-) -> Response[bytes]:
+async def get_message(request: Request[Any, Any, Any], message_id: FromPath[int]) -> ASGIResponse:
     svc = request.app.state.services
     caller = await caller_of(request)
     found = await svc.db.read(messages_store.get_with_history, message_id, caller.account_id)

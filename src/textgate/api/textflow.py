@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, get, post
+from litestar.response.base import ASGIResponse
 
 from textgate.api import body, shapes
 from textgate.api.auth import caller_of
@@ -25,7 +26,7 @@ def services(request: AnyRequest) -> Services:
     opt={"auth_error": (400, "Invalid API key"), "invalid_phone": "Phone number is invalid"},
     **doc("send_sms"),
 )
-async def send_sms(request: AnyRequest) -> Response[bytes]:
+async def send_sms(request: AnyRequest) -> ASGIResponse:
     svc = services(request)
     caller = await caller_of(request, cached=True)
     fields = await body.read_fields(request)
@@ -52,7 +53,7 @@ async def send_sms(request: AnyRequest) -> Response[bytes]:
 
 
 @get("/api/balance", opt={"auth_error": (401, "Invalid API key")}, **doc("balance"))
-async def balance(request: AnyRequest) -> Response[bytes]:
+async def balance(request: AnyRequest) -> ASGIResponse:
     svc = services(request)
     caller = await caller_of(request)
     micros = await svc.accounts.balance(caller.account_id)
