@@ -85,9 +85,10 @@ def parse_seconds(value: object) -> int:
         match = _SECONDS_TEXT.fullmatch(value)
         if match is None:
             raise _bad_seconds()
-        if len(match.group(1)) > len(str(MAX_SECONDS)):
+        digits = match.group(1).lstrip("0") or "0"
+        if len(digits) > len(str(MAX_SECONDS)):  # and int() of a huge string is slow
             raise InvalidRequest(SECONDS_TOO_LONG, field="seconds")
-        value = int(match.group(1))
+        value = int(digits)
     if not isinstance(value, int):
         raise _bad_seconds()
     if value > MAX_SECONDS:
@@ -226,6 +227,8 @@ class Check(enum.Enum):
     USED = "used"
     #: Too many wrong codes were tried: this code is dead even if the right one comes.
     TOO_MANY = "too_many"
+    #: Not a code at all (not 4 to 10 digits): answered without looking anything up.
+    MALFORMED = "malformed"
 
 
 def judge(

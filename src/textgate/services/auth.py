@@ -24,7 +24,8 @@ class AuthFailed(Exception):
 
 
 class Authenticator:
-    """Looks keys up by their keyed hash (HMAC-SHA256 under the server pepper).
+    """Checks keys by their keyed hash (HMAC-SHA256 under the server pepper), compared in
+    constant time (see `store.accounts.caller_for_key`).
 
     `cached=True` may answer from a short-lived in-process cache of known keys; callers that
     use it must re-check the key in their write transaction (the send paths do), so a revoked
@@ -54,7 +55,9 @@ class Authenticator:
             hit = self._cache.get(digest)
             if hit is not None and hit[1] > now:
                 return hit[0]
-        caller = await self._db.read(accounts_store.caller_for_hash, digest)
+        caller = await self._db.read(
+            accounts_store.caller_for_key, keys.display_prefix(key), digest
+        )
         if caller is None:
             self._cache.pop(digest, None)
             raise AuthFailed(KeyProblem.UNKNOWN)

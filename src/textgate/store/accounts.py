@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -131,14 +133,18 @@ def revoke_key(conn: Connection, key_id: int, *, account_id: int | None = None) 
     return result.rowcount == 1
 
 
-def caller_for_hash(conn: Connection, key_hash: bytes) -> Caller | None:
-    """The account behind a live key. The hash is looked up through a unique index: the
-    comparison happens on a keyed hash, so its timing says nothing about the key."""
-    query = sa.select(api_keys.c.id, api_keys.c.account_id).where(
-        api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+def caller_for_key(conn: Connection, prefix: str, key_hash: bytes) -> Caller | None:
+    """The account behind a live key. The database finds candidates by the key's public
+    prefix (shown in key lists anyway); the secret part is checked by comparing keyed hashes
+    in constant time, so no timing depends on how much of a guess was right."""
+    query = sa.select(api_keys.c.id, api_keys.c.account_id, api_keys.c.key_hash).where(
+        api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None)
     )
-    row = (conn.execute(query)).first()
-    return Caller(account_id=row.account_id, key_id=row.id) if row else None
+    found: Caller | None = None
+    for row in conn.execute(query):
+        if hmac.compare_digest(row.key_hash, key_hash):
+            found = Caller(account_id=row.account_id, key_id=row.id)
+    return found
 
 
 def live_key_ids(conn: Connection, key_ids: set[int]) -> set[int]:

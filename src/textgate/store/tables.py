@@ -37,7 +37,7 @@ api_keys = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
     sa.Column("key_hash", sa.LargeBinary(32), nullable=False, unique=True),
-    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False, server_default=""),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("last_used_at", sa.BigInteger, nullable=True),
@@ -92,4 +92,57 @@ message_events = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
     sa.Column("detail", sa.Text, nullable=True),
     sa.Index("ix_message_events_message_id", "message_id"),
+)
+
+#: The one live verification code of an account for a phone number (send-code replaces it).
+#: The code itself is not kept: a keyed hash checks it, and a sealed copy (AES-GCM) answers
+#: TextFlow's `valid_code` unless the account masks its codes.
+verifications = sa.Table(
+    "verifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("code_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("code_sealed", sa.LargeBinary(64), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("verified_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("account_id", "phone", name="uq_verifications_account_id_phone"),
+)
+
+#: Each code sent, kept for an hour: the per-number and per-calling-code send limits.
+verification_sends = sa.Table(
+    "verification_sends",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("calling_code", sa.Integer, nullable=False),
+    sa.Column("sent_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_verification_sends_account_id_phone_sent_at", "account_id", "phone", "sent_at"),
+    sa.Index(
+        "ix_verification_sends_account_id_calling_code_sent_at",
+        "account_id",
+        "calling_code",
+        "sent_at",
+    ),
+)
+
+#: Per-account options; no row means the server's defaults. NULL columns: the default.
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("code_length", sa.SmallInteger, nullable=True),
+    sa.Column("mask_codes", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: Comma-separated ISO 3166-1 alpha-2 codes; NULL: every country.
+    sa.Column("allowed_countries", sa.Text, nullable=True),
+    sa.Column("otp_prefix_hourly", sa.Integer, nullable=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(
+        "code_length IS NULL OR code_length BETWEEN 4 AND 10", name="code_length_range"
+    ),
 )

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
     )
     op.create_index("ix_api_keys_account_id", "api_keys", ["account_id"])
+    op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
     op.create_table(
         "messages",
         sa.Column("id", BigId, nullable=False),
