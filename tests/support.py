@@ -12,7 +12,20 @@ from textgate.store.db import async_url
 from textgate.store.records import Account
 
 PEPPER = "ab" * 32
-TABLES = ("message_events", "messages", "api_keys", "accounts")
+TABLES = (
+    "verification_sends",
+    "verifications",
+    "account_settings",
+    "message_parts",
+    "pending_receipts",
+    "inbound_messages",
+    "opt_outs",
+    "bulk_jobs",
+    "message_events",
+    "messages",
+    "api_keys",
+    "accounts",
+)
 
 
 async def truncate_postgres(url: str) -> None:

@@ -15,20 +15,24 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from textgate import __version__, secrets
-from textgate.api import errors, health, messages, textflow
-from textgate.delivery.base import Inbound, Receipt
+from textgate.api import bulk as bulk_api
+from textgate.api import errors, health, messages, textflow, verify
 from textgate.delivery.registry import build_router
 from textgate.domain.pricing import PriceTable, load_price_table
 from textgate.domain.retry import RetryPolicy
 from textgate.metrics import Metrics
 from textgate.services.accounts import AccountService
 from textgate.services.auth import Authenticator
+from textgate.services.bulk import BulkService
 from textgate.services.committer import Committer
 from textgate.services.container import Services
+from textgate.services.receipts import ReceiptIntake
 from textgate.services.sending import SendService
+from textgate.services.verification import from_settings as verifier_from
 from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
+from textgate.worker.throttle import Throttle, caps_from
 
 log = logging.getLogger("textgate")
 
@@ -62,17 +66,14 @@ def build(settings: Settings) -> Services:
         sender=SendService(committer, prices),
         router=build_router(settings.providers, settings.routes),
         metrics=metrics,
+        verifier=verifier_from(settings, db, prices, committer),
+        bulk=BulkService(
+            db,
+            prices,
+            max_recipients=settings.bulk_max_recipients,
+            parse_processes=settings.bulk_parse_processes,
+        ),
     )
-
-
-class _LogSink:
-    """Receipts and inbound messages, until the receipts intake lands (SMPP issue)."""
-
-    async def receipt(self, receipt: Receipt) -> None:
-        log.info("receipt", extra={"action": "receipt_received", "state": receipt.state.value})
-
-    async def inbound(self, message: Inbound) -> None:
-        log.info("inbound", extra={"action": "inbound_received"})
 
 
 @contextlib.asynccontextmanager
@@ -84,9 +85,10 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
     svc.db.start()
     svc.committer.start()
     if worker:
-        sink = _LogSink()
+        svc.receipts = ReceiptIntake(svc.db, metrics=svc.metrics)
+        svc.receipts.start()
         for provider in svc.router.providers.values():
-            await provider.start(sink)
+            await provider.start(svc.receipts)
         svc.dispatcher = Dispatcher(
             svc.db,
             svc.router,
@@ -100,6 +102,8 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
             lease_seconds=settings.lease_seconds,
             poll_interval=settings.worker_poll_interval,
             metrics=svc.metrics,
+            throttle=Throttle(caps_from(settings.providers)),
+            reveal=svc.verifier.reveal,
         )
         svc.committer.on_commit = svc.dispatcher.wake
         tasks.append(asyncio.create_task(svc.dispatcher.run(stop), name="textgate-worker"))
@@ -115,6 +119,9 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
         if worker:
             for provider in svc.router.providers.values():
                 await provider.stop()
+        if svc.receipts is not None:
+            await svc.receipts.stop()  # after the providers: they hand over their last ones
+        svc.bulk.close()
         await svc.db.dispose()
 
 
@@ -139,6 +146,9 @@ def create_app(
         route_handlers=[
             textflow.send_sms,
             textflow.balance,
+            verify.send_code,
+            verify.verify_code,
+            *bulk_api.handlers(settings),
             messages.get_message,
             health.health,
             health.ready,

@@ -40,6 +40,15 @@ class Metrics:
             ["provider"],
             registry=self.registry,
         )
+        self.receipts = Counter(
+            "textgate_receipts",
+            "Delivery receipts received",
+            ["state"],
+            registry=self.registry,
+        )
+        self.inbound = Counter(
+            "textgate_inbound_messages", "Inbound messages received", registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

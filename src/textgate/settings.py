@@ -44,6 +44,10 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     max_body_bytes: int = 1024 * 1024
     bulk_max_body_bytes: int = 16 * 1024 * 1024
+    #: Numbers one bulk-sms request may carry.
+    bulk_max_recipients: int = 100_000
+    #: Processes that parse a big bulk list's numbers side by side (0: a thread instead).
+    bulk_parse_processes: int = 2
     #: Group commit: how many accepted messages one transaction may carry at most.
     commit_batch: int = 512
     #: Group commit: how long (seconds) the first waiting message waits for others to join.
@@ -126,6 +130,12 @@ class Settings:
             max_body_bytes=_int("max_body_bytes", pick("max_body_bytes", 1 << 20), 1024, 1 << 30),
             bulk_max_body_bytes=_int(
                 "bulk_max_body_bytes", pick("bulk_max_body_bytes", 16 << 20), 1024, 1 << 31
+            ),
+            bulk_max_recipients=_int(
+                "bulk_max_recipients", pick("bulk_max_recipients", 100_000), 1, 10_000_000
+            ),
+            bulk_parse_processes=_int(
+                "bulk_parse_processes", pick("bulk_parse_processes", 2), 0, 64
             ),
             commit_batch=_int("commit_batch", pick("commit_batch", 512), 1, 100_000),
             commit_linger=_float("commit_linger", pick("commit_linger", 0.0005)),

@@ -76,7 +76,11 @@ def test_send_sms_with_the_published_client(server: Server, redirect: Redirect) 
             break
         time.sleep(0.1)
     assert status["data"]["status"] == "submitted"
-    assert "NOT DELIVERED" in server.out.read_text()
+    printed = server.out.read_text()
+    assert "NOT DELIVERED" in printed and "+381*******60" in printed
+    # Nothing the server wrote holds the API key or the whole phone number.
+    for written in (printed, server.log.read_text()):
+        assert key not in written and SERBIA not in written
 
 
 def test_client_sees_textflow_errors(server: Server, redirect: Redirect) -> None:

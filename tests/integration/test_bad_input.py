@@ -134,3 +134,5 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient, user: NewAcco
     assert_shape(await client.get("/api/nope", headers=user.headers), 404, "not found")
     assert_shape(await client.get("/api/send-sms", headers=user.headers), 405, "not allowed")
     assert_shape(await client.get("/api/messages/abc", headers=user.headers), 404)
+    assert_shape(await client.get(f"/api/messages/{2**64}", headers=user.headers), 404)
+    assert_shape(await client.get("/api/messages/-1", headers=user.headers), 404)

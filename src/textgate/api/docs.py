@@ -79,6 +79,101 @@ class MessageReply(msgspec.Struct):
     data: MessageOut
 
 
+class CodeData(msgspec.Struct):
+    verification_code: str
+    expires: int
+    message_text: str
+    id: int
+    to: str
+    price: float
+
+
+class SendCodeReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    data: CodeData
+
+
+class VerifyCodeReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    valid: bool
+    valid_code: str | None = None
+    expires: int | None = None
+
+
+class BulkRejection(msgspec.Struct):
+    index: int
+    phone_number: str
+    reason: str
+    detail: str | None = None
+
+
+class BulkSmsReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    userId: int  # TextFlow's spelling
+    job_id: int
+    accepted: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rejections: list[BulkRejection]
+    price: float
+    segments: int
+    encoding: str
+    timestamp: int
+
+
+class BulkCountReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    count: int
+
+
+class BulkJobOut(msgspec.Struct):
+    id: int
+    state: str
+    text: str
+    segments: int
+    encoding: str
+    recipients: int
+    pending: int
+    counts: dict[str, int]
+    rejected: dict[str, int]
+    price: float
+    refunded: float
+    started_at: int
+    cancelled_at: int | None
+    finished_at: int | None
+
+
+class BulkJobReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    data: BulkJobOut
+
+
+class BulkCancelOut(msgspec.Struct):
+    id: int
+    cancelled: int
+    refunded: float
+    refunded_credits: str
+    in_flight: int
+    cancelled_at: int
+
+
+class BulkCancelReply(msgspec.Struct):
+    ok: bool
+    status: int
+    message: str
+    data: BulkCancelOut
+
+
 def _string(description: str, **extra: Any) -> Schema:
     return Schema(type=OpenAPIType.STRING, description=description, **extra)
 
@@ -112,12 +207,24 @@ _REPLIES: dict[str, type[msgspec.Struct]] = {
     "send_sms": SendSmsReply,
     "balance": BalanceReply,
     "message": MessageReply,
+    "send_code": SendCodeReply,
+    "verify_code": VerifyCodeReply,
+    "bulk_sms": BulkSmsReply,
+    "bulk_count": BulkCountReply,
+    "bulk_job": BulkJobReply,
+    "bulk_cancel": BulkCancelReply,
 }
 
 _SUMMARIES = {
     "send_sms": "Send an SMS (TextFlow)",
     "balance": "The account's credits (TextFlow)",
     "message": "One message with its status history",
+    "send_code": "Send a verification code by SMS (TextFlow)",
+    "verify_code": "Check a verification code (TextFlow)",
+    "bulk_sms": "Send one text to many numbers, as a bulk job (TextFlow)",
+    "bulk_count": "Bulk messages not sent yet (TextFlow)",
+    "bulk_job": "A bulk job's progress: its recipients by status",
+    "bulk_cancel": "Cancel a bulk job: unsent recipients are credited back",
 }
 
 
@@ -138,6 +245,13 @@ def doc(
     responses: dict[int, ResponseSpec] = {
         400: ResponseSpec(Error, description="Bad input, in the TextFlow shape"),
         401: ResponseSpec(Error, description="Missing, malformed, unknown or revoked API key"),
+        402: ResponseSpec(Error, description="Not enough credits: nothing was queued"),
+        403: ResponseSpec(Error, description="Not allowed for this account (e.g. a country)"),
+        404: ResponseSpec(Error, description="No such thing in the caller's account"),
+        409: ResponseSpec(Error, description="The state forbids it (e.g. a code already used)"),
+        413: ResponseSpec(Error, description="The body is over the size limit"),
+        415: ResponseSpec(Error, description="Neither JSON nor a form"),
+        429: ResponseSpec(Error, description="Rate limited; `retry_after` seconds"),
     }
     kwargs: dict[str, Any] = {
         "summary": _SUMMARIES.get(name, name),

@@ -24,9 +24,17 @@ async def ready(request: Request[Any, Any, Any]) -> ASGIResponse:
         h = provider.health()
         svc.metrics.provider_up.labels(h.name).set(1 if h.up else 0)
         providers.append(
-            {"name": h.name, "up": h.up, "in_flight": h.in_flight, "last_error": h.last_error}
+            {
+                "name": h.name,
+                "up": h.up,
+                "in_flight": h.in_flight,
+                "last_error": h.last_error,
+                "detail": dict(h.detail),
+            }
         )
-    up = db_ok and any(p["up"] for p in providers)
+    # Providers connect only where the worker runs: an API-only process (serve --no-worker)
+    # is ready with its database alone.
+    up = db_ok and (svc.dispatcher is None or any(p["up"] for p in providers))
     status = 200 if up else 503
     return shapes.reply(
         up, status, "ready" if up else "not ready", database=db_ok, providers=providers

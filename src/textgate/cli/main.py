@@ -15,6 +15,7 @@ from rich.table import Table
 
 from textgate import logs
 from textgate.app import build, running
+from textgate.cli import bulk as bulk_cli
 from textgate.domain import money
 from textgate.errors import TextgateError
 from textgate.services.container import Services
@@ -28,6 +29,8 @@ credits_app = typer.Typer(no_args_is_help=True, help="Credits")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
+app.add_typer(bulk_cli.bulk_app, name="bulk")
+app.add_typer(bulk_cli.optout_app, name="optout")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -162,6 +165,34 @@ def accounts_promote(email: str) -> None:
         typer.echo(f"{account.email} is now an operator")
 
     _with_services(work)
+
+
+@accounts_app.command("set")
+def accounts_set(
+    email: str,
+    code_length: Annotated[
+        int | None, typer.Option(help="Digits in verification codes (4 to 10)")
+    ] = None,
+    mask_codes: Annotated[
+        bool | None,
+        typer.Option("--mask-codes/--no-mask-codes", help="Never answer codes back"),
+    ] = None,
+    allowed_countries: Annotated[
+        str | None,
+        typer.Option(help='Countries codes may go to, e.g. "RS,US"; "all" for every one'),
+    ] = None,
+    otp_prefix_hourly: Annotated[
+        int | None, typer.Option(help="Codes per country calling code per hour")
+    ] = None,
+) -> None:
+    """Change an account's verification options; prints them."""
+    from textgate.cli import account_options
+
+    _with_services(
+        lambda svc: account_options.apply(
+            svc, email, code_length, mask_codes, allowed_countries, otp_prefix_hourly
+        )
+    )
 
 
 @keys_app.command("create")

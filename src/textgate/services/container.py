@@ -9,8 +9,11 @@ from textgate.domain.pricing import PriceTable
 from textgate.metrics import Metrics
 from textgate.services.accounts import AccountService
 from textgate.services.auth import Authenticator
+from textgate.services.bulk import BulkService
 from textgate.services.committer import Committer
+from textgate.services.receipts import ReceiptIntake
 from textgate.services.sending import SendService
+from textgate.services.verification import VerificationService
 from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
@@ -27,4 +30,8 @@ class Services:
     sender: SendService
     router: Router
     metrics: Metrics
+    verifier: VerificationService
+    bulk: BulkService
     dispatcher: Dispatcher | None = None
+    #: The providers' receipt sink; runs with the worker.
+    receipts: ReceiptIntake | None = None

@@ -78,7 +78,11 @@ class Database:
             )
         else:
             self._pg = create_async_engine(
-                async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True
+                async_url(url),
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                hide_parameters=True,  # errors must not carry numbers or codes into logs
             )
 
     @property
@@ -110,6 +114,16 @@ class Database:
             # running the work again is safe. Wait for the lock on the writer thread.
             call = functools.partial(_waiting_for_lock, self._writer, work, *args, **kwargs)
             return await loop.run_in_executor(self._write_thread, call)
+
+    async def write_long(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`write` for a transaction that takes long (a bulk job's 100,000 rows): on SQLite
+        it runs on the writer thread, so the event loop keeps serving meanwhile (other
+        writes of this process wait for it, as they would anyway)."""
+        if self._pg is not None:
+            return await self.write(work, *args, **kwargs)
+        call = functools.partial(_waiting_for_lock, self._writer, work, *args, **kwargs)
+        async with self._write_lock:
+            return await asyncio.get_running_loop().run_in_executor(self._write_thread, call)
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Runs `work(conn, ...)` in a read-only transaction."""
@@ -187,6 +201,7 @@ def _sqlite_engine(
 ) -> Engine:
     engine = sa.create_engine(
         url,
+        hide_parameters=True,  # errors must not carry numbers or codes into logs
         pool_size=size,
         max_overflow=0,
         pool_timeout=60,

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from textgate.domain import receipts as receipt_rules
 from textgate.domain.states import MessageKind, MessageStatus
 from textgate.store import accounts as accounts_store
-from textgate.store import sql
+from textgate.store import bulk_cancel, receipts, sql
 from textgate.store.records import Accepted, Claimed, Event, Message, NewMessage
 from textgate.store.tables import message_events, messages
 
@@ -27,6 +28,7 @@ QUEUED = MessageStatus.QUEUED.value
 SENDING = MessageStatus.SENDING.value
 SUBMITTED = MessageStatus.SUBMITTED.value
 FAILED = MessageStatus.FAILED.value
+PART_PENDING = receipt_rules.PENDING
 
 
 _KINDS = {kind.value: kind for kind in MessageKind}  # a dict lookup is 10x an Enum call
@@ -252,10 +254,23 @@ class SubmitOutcome:
     attempt: int
     provider: str
     provider_message_id: str
+    #: Every part's id when the provider sent the message as several (empty for one).
+    part_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RetryOutcome:
+    message_id: int
+    attempt: int
+    next_attempt_at: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeferOutcome:
+    """No provider of the message's route is up: back to the queue without spending an
+    attempt (the claim's increment is taken back)."""
+
     message_id: int
     attempt: int
     next_attempt_at: int
@@ -279,11 +294,18 @@ _MARK_SUBMITTED = (
 _MARK_RETRY = (
     f"UPDATE messages SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? {_HELD}"
 )
+_MARK_DEFERRED = (
+    "UPDATE messages SET status = ?, next_attempt_at = ?, attempts = attempts - 1, error = ?,"
+    f" updated_at = ? {_HELD}"
+)
 _MARK_FAILED = (
     "UPDATE messages SET status = ?, error = ?, provider = ?, final_at = ?, updated_at = ?"
     f" {_HELD} RETURNING account_id, price_micros"
 )
 _EVENT = "INSERT INTO message_events (message_id, status, at, detail) VALUES (?, ?, ?, ?)"
+_PART = (
+    "INSERT INTO message_parts (message_id, provider, part_id, seq, state) VALUES (?, ?, ?, ?, ?)"
+)
 
 
 def record(
@@ -293,9 +315,11 @@ def record(
     submitted: Sequence[SubmitOutcome] = (),
     retries: Sequence[RetryOutcome] = (),
     failures: Sequence[FailOutcome] = (),
+    deferred: Sequence[DeferOutcome] = (),
 ) -> None:
     """Records what providers answered for claimed messages; a failed message's price goes
-    back to its account in the same transaction."""
+    back to its account in the same transaction. Receipts that came before their submit
+    was recorded are applied here too (see store.receipts)."""
     if submitted:
         sql.execute_many(
             conn,
@@ -305,6 +329,17 @@ def record(
                 for s in submitted
             ],
         )
+        long = [s for s in submitted if s.part_ids]
+        if long:
+            _record_parts(conn, long)
+        keys = [(s.provider, p) for s in submitted for p in s.part_ids or (s.provider_message_id,)]
+        receipts.apply_pending(conn, keys, now=now)
+    if deferred:
+        sql.execute_many(
+            conn,
+            _MARK_DEFERRED,
+            [(QUEUED, d.next_attempt_at, d.reason, now, d.message_id, d.attempt) for d in deferred],
+        )
     events: list[tuple[int, str, int, str | None]] = []
     if retries:
         sql.execute_many(
@@ -313,6 +348,10 @@ def record(
             [(QUEUED, r.next_attempt_at, r.reason, now, r.message_id, r.attempt) for r in retries],
         )
         events += [(r.message_id, QUEUED, now, r.reason) for r in retries]
+    if retries or deferred:
+        # Back in the queue: unless their bulk job was cancelled while they were in flight.
+        requeued = [r.message_id for r in retries] + [d.message_id for d in deferred]
+        bulk_cancel.cancel_requeued(conn, requeued, now=now)
     for f in failures:
         row = sql.execute(
             conn, _MARK_FAILED, (FAILED, f.reason, f.provider, now, now, f.message_id, f.attempt)
@@ -322,6 +361,27 @@ def record(
             events.append((f.message_id, FAILED, now, f.reason))
     if events:
         sql.execute_many(conn, _EVENT, events)
+
+
+def _record_parts(conn: Connection, submitted: Sequence[SubmitOutcome]) -> None:
+    """Rows for the parts of long messages, for those whose submit was recorded just now
+    (a worker that lost its lease records nothing, parts included)."""
+    ids = sorted({s.message_id for s in submitted})
+    rows = sql.execute(
+        conn,
+        "SELECT id, provider, provider_message_id FROM messages"
+        f" WHERE status = 'submitted' AND id IN ({sql.placeholders(len(ids))})",
+        ids,
+    )
+    held = {(r[0], r[1], r[2]) for r in rows}
+    parts = [
+        (s.message_id, s.provider, part_id, seq, PART_PENDING)
+        for s in submitted
+        if (s.message_id, s.provider, s.provider_message_id) in held
+        for seq, part_id in enumerate(s.part_ids, start=1)
+    ]
+    if parts:
+        sql.execute_many(conn, _PART, parts)
 
 
 def count_by_status(conn: Connection, account_id: int | None = None) -> dict[str, int]:

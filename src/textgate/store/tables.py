@@ -70,7 +70,10 @@ messages = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("submitted_at", sa.BigInteger, nullable=True),
     sa.Column("final_at", sa.BigInteger, nullable=True),
+    #: The bulk job the message is one recipient of (kind `bulk`); NULL for the others.
+    sa.Column("bulk_job_id", sa.BigInteger, nullable=True),
     sa.Index("ix_messages_account_id_id", "account_id", "id"),
+    sa.Index("ix_messages_bulk_job_id_status", "bulk_job_id", "status"),
     sa.Index("ix_messages_provider_provider_message_id", "provider", "provider_message_id"),
     #: The queue: only pending rows are in it, ordered the way workers claim them.
     sa.Index(
@@ -145,4 +148,84 @@ account_settings = sa.Table(
     sa.CheckConstraint(
         "code_length IS NULL OR code_length BETWEEN 4 AND 10", name="code_length_range"
     ),
+)
+
+#: The parts of a long message an SMSC took as separate submits, each with its own id and
+#: receipt. Single-part messages have no rows here (their id is messages.provider_message_id).
+message_parts = sa.Table(
+    "message_parts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("message_id", sa.BigInteger, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("part_id", sa.String(100), nullable=False),
+    #: 1 for the first part.
+    sa.Column("seq", sa.SmallInteger, nullable=False),
+    #: pending until its receipt: then delivered / undelivered / expired / rejected.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Index("ix_message_parts_provider_part_id", "provider", "part_id"),
+    sa.Index("ix_message_parts_message_id", "message_id"),
+)
+
+#: Receipts that came before their submit was recorded; applied when it is, or dropped
+#: after a time limit (see store.receipts).
+pending_receipts = sa.Table(
+    "pending_receipts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("provider_message_id", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_pending_receipts_provider_provider_message_id", "provider", "provider_message_id"),
+    sa.Index("ix_pending_receipts_received_at", "received_at"),
+)
+
+#: Messages handsets sent to us (SMPP deliver_sm that is not a receipt).
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    #: The account the number belongs to, once inbound routing assigns one.
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("from_number", sa.String(32), nullable=False),
+    sa.Column("to_number", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_inbound_messages_account_id_id", "account_id", "id"),
+)
+
+#: One text to many recipients. The recipients are ordinary message rows (kind `bulk`,
+#: `messages.bulk_job_id`): the job's counts by status are read off them.
+bulk_jobs = sa.Table(
+    "bulk_jobs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("api_key_id", sa.Integer, nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),
+    sa.Column("segments", sa.SmallInteger, nullable=False),
+    #: Messages queued (numbers accepted).
+    sa.Column("recipients", sa.Integer, nullable=False),
+    sa.Column("rejected_invalid", sa.Integer, nullable=False),
+    sa.Column("rejected_duplicate", sa.Integer, nullable=False),
+    sa.Column("rejected_opted_out", sa.Integer, nullable=False),
+    #: Debited when the job was accepted.
+    sa.Column("price_micros", sa.BigInteger, nullable=False),
+    #: Credited back for the recipients a cancel took out of the queue.
+    sa.Column("refunded_micros", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("cancelled_at", sa.BigInteger, nullable=True),
+)
+
+#: Numbers (E.164) that asked an account not to send them bulk messages.
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("phone_number", sa.String(20), primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
 )

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from textgate.domain.otp import AccountOptions
 from textgate.store import sql
-from textgate.store.tables import account_settings, verification_sends, verifications
+from textgate.store.tables import account_settings, verifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +93,7 @@ def replace(conn: Connection, new: NewVerification) -> None:
     }
     updated = conn.execute(
         verifications.update()
-        .where(
-            verifications.c.account_id == new.account_id, verifications.c.phone == new.phone
-        )
+        .where(verifications.c.account_id == new.account_id, verifications.c.phone == new.phone)
         .values(**values)
     )
     if updated.rowcount == 0:
@@ -134,7 +132,9 @@ def latest_sends(conn: Connection, account_id: int, phone: str, limit: int) -> l
     return [int(r[0]) for r in rows]
 
 
-def nth_latest_to_prefix(conn: Connection, account_id: int, calling_code: int, n: int) -> int | None:
+def nth_latest_to_prefix(
+    conn: Connection, account_id: int, calling_code: int, n: int
+) -> int | None:
     """When the `n`-th most recent code to numbers under `calling_code` went (None: fewer)."""
     row = sql.execute(
         conn,

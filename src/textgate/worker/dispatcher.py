@@ -8,6 +8,15 @@ duplicates bounded by the messages that were in flight.
 
 Batches are pipelined: while one batch waits on its provider (an SMSC's window, an HTTP
 API), the next is claimed, up to `concurrency` messages in flight.
+
+A provider that is down (an SMSC that refuses the bind or cannot be reached) does not use up
+the retry attempts of the messages waiting for it: while no provider is up, nothing is
+claimed; a message whose route has no provider up (while others are) goes back to the queue
+without spending an attempt, to be looked at again after as long as the provider has been
+down (1 to 30 seconds, see `DOWN_DELAY`). So an outage of any length delays messages but
+fails none; once the provider binds again they go. Only errors of a provider that was up
+spend attempts (a link lost mid-submit, throttling, timeouts): those follow the retry
+policy and fail the message when it runs out.
 """
 
 from __future__ import annotations
@@ -35,10 +44,18 @@ from textgate.metrics import Metrics
 from textgate.store import messages
 from textgate.store.db import Database, now_ms
 from textgate.store.records import Claimed
+from textgate.worker.throttle import Throttle
 
 log = logging.getLogger("textgate.worker")
 
-Outcome = messages.SubmitOutcome | messages.RetryOutcome | messages.FailOutcome
+Outcome = (
+    messages.SubmitOutcome | messages.RetryOutcome | messages.FailOutcome | messages.DeferOutcome
+)
+#: Messages whose outcomes are recorded together, at most.
+RECORD_EVERY = 100
+#: Seconds a message whose providers are all down waits before it is looked at again:
+#: as long as the provider has been down, within these bounds.
+DOWN_DELAY = (1.0, 30.0)
 
 
 class Dispatcher:
@@ -55,12 +72,21 @@ class Dispatcher:
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
+        throttle: Throttle | None = None,
+        reveal: Callable[[Claimed], Claimed | None] | None = None,
     ) -> None:
         self._db = db
         self._router = router
         self._policy = policy
         self._batch = batch
         self._concurrency = max(concurrency, batch)
+        self._throttle = throttle or Throttle({})
+        #: Opens the sealed text of a verification SMS (None: it cannot be opened).
+        self._reveal = reveal
+        limit = self._throttle.in_flight_limit(lease_seconds)
+        if limit is not None:  # no message may wait for its provider's cap past its lease
+            self._batch = min(self._batch, limit)
+            self._concurrency = min(self._concurrency, limit)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll = poll_interval
         self._clock = clock
@@ -69,6 +95,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._in_flight = 0
+        self._paused = False
+        self._down_since: dict[int, float] = {}
         self.submitted = 0
 
     def wake(self) -> None:
@@ -84,6 +112,9 @@ class Dispatcher:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            if not self._any_provider_up():
+                await asyncio.sleep(self._poll)  # claim nothing while no provider can take it
+                continue
             try:
                 claimed = await self._claim(self._batch)
             except Exception:
@@ -92,9 +123,14 @@ class Dispatcher:
                 continue
             if claimed:
                 self._in_flight += len(claimed)
-                task = asyncio.create_task(self._dispatch(claimed))
-                batches.add(task)
-                task.add_done_callback(batches.discard)
+                # In slices, each recorded as soon as its own submits are answered: the
+                # first ones need not wait for the whole batch (nor their receipts be kept).
+                for start in range(0, len(claimed), RECORD_EVERY):
+                    task = asyncio.create_task(
+                        self._dispatch(claimed[start : start + RECORD_EVERY])
+                    )
+                    batches.add(task)
+                    task.add_done_callback(batches.discard)
             if len(claimed) < self._batch:
                 self._wake.clear()
                 try:
@@ -112,6 +148,17 @@ class Dispatcher:
             self._in_flight += len(claimed)
             await self._dispatch(claimed)
         return len(claimed)
+
+    def _any_provider_up(self) -> bool:
+        up = any(p.health().up for p in self._router.providers.values())
+        if up == self._paused:
+            self._paused = not up
+            log.log(
+                logging.WARNING if self.submitted else logging.INFO,
+                "no provider is up: messages wait" if not up else "a provider is up",
+                extra={"action": "worker_paused" if not up else "worker_resumed"},
+            )
+        return up
 
     async def _claim(self, limit: int) -> list[Claimed]:
         return await self._db.write(
@@ -143,16 +190,47 @@ class Dispatcher:
         outcomes: list[Outcome] = []
         groups: dict[str, tuple[Provider, list[Claimed]]] = {}
         pick = self._router.picker()  # remembers routes and health for this batch
+        up = {id(p): p.health().up for p in self._router.providers.values()}
+        now = time.monotonic()
+        for key, is_up in up.items():
+            if is_up:
+                self._down_since.pop(key, None)
+            else:
+                self._down_since.setdefault(key, now)
         for message in claimed:
+            if message.kind is MessageKind.OTP and self._reveal is not None:
+                opened = self._reveal(message)
+                if opened is None:
+                    reason = "the verification SMS could not be decrypted (code key differs)"
+                    outcomes.append(messages.FailOutcome(message.id, message.attempts, reason))
+                    continue
+                message = opened
             try:
                 provider = pick(message.to_number, message.region)
             except NoRoute as exc:
                 outcomes.append(messages.FailOutcome(message.id, message.attempts, str(exc)))
                 continue
+            if not up.get(id(provider), True):
+                low, high = DOWN_DELAY
+                delay = min(high, max(low, now - self._down_since[id(provider)]))
+                delay *= 0.75 + 0.5 * self._rand()
+                outcomes.append(
+                    messages.DeferOutcome(
+                        message.id,
+                        message.attempts,
+                        self._clock() + int(delay * 1000),
+                        f"waiting: {provider.name} is down",
+                    )
+                )
+                continue
             groups.setdefault(provider.name, (provider, []))[1].append(message)
 
         async def run(provider: Provider, batch: list[Claimed]) -> list[Outcome]:
-            answers = await submit_all(provider, [_outgoing(m) for m in batch])
+            answers = await self._throttle.paced(
+                provider.name,
+                [_outgoing(m) for m in batch],
+                lambda part: submit_all(provider, part),
+            )
             return [
                 self._outcome(provider, m, answer) for m, answer in zip(batch, answers, strict=True)
             ]
@@ -166,7 +244,11 @@ class Dispatcher:
     ) -> Outcome:
         if isinstance(answer, Submitted):
             return messages.SubmitOutcome(
-                message.id, message.attempts, provider.name, answer.provider_message_id
+                message.id,
+                message.attempts,
+                provider.name,
+                answer.provider_message_id,
+                answer.part_ids,
             )
         if isinstance(answer, PermanentError):
             log.warning(
@@ -209,12 +291,14 @@ class Dispatcher:
         submitted = [o for o in outcomes if isinstance(o, messages.SubmitOutcome)]
         retries = [o for o in outcomes if isinstance(o, messages.RetryOutcome)]
         failures = [o for o in outcomes if isinstance(o, messages.FailOutcome)]
+        deferred = [o for o in outcomes if isinstance(o, messages.DeferOutcome)]
         await self._db.write(
             messages.record,
             now=self._clock(),
             submitted=submitted,
             retries=retries,
             failures=failures,
+            deferred=deferred,
         )
         self.submitted += len(submitted)
         if self._metrics is not None:

@@ -78,7 +78,8 @@ class SmppConfig:
     use_message_payload: bool = False
     #: 1 = ask for a final delivery receipt; 0 = none.
     registered_delivery: int = 1
-    #: retry_after hints for ESME_RTHROTTLED and ESME_RMSGQFUL.
+    #: retry_after hints for ESME_RTHROTTLED and ESME_RMSGQFUL. After ESME_RTHROTTLED
+    #: every new submit of the provider also waits that long (the sender slows down).
     throttled_retry_after: float = 1.0
     queue_full_retry_after: float = 10.0
     #: Seconds `stop` waits for in-flight submits to be answered before it unbinds.

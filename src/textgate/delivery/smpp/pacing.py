@@ -1,5 +1,6 @@
-"""A throughput cap shared by every session of a provider: PDUs leave at most `rate` a
-second, evenly spaced (no burst beyond one)."""
+"""The pace of submits, shared by every session of a provider: at most `rate` PDUs a
+second, evenly spaced (no burst beyond one), and none at all during a hold (after the SMSC
+answered ESME_RTHROTTLED). A rate of 0 sets no cap; holds still apply."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import asyncio
 
 
 class Pacer:
-    def __init__(self, rate: float) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self._interval = 1.0 / rate
+    def __init__(self, rate: float = 0.0) -> None:
+        if rate < 0:
+            raise ValueError("rate must not be negative")
+        self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
 
     async def wait(self) -> None:
@@ -20,3 +21,7 @@ class Pacer:
         self._next = slot + self._interval
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    def hold(self, seconds: float) -> None:
+        """No PDU leaves for `seconds` from now (a later hold already set is kept)."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)

@@ -81,7 +81,8 @@ class SmppProvider:
             else (Role.TRANSMITTER, Role.RECEIVER)
         )
         self._links = [_Link(role, index) for index in range(config.binds) for role in roles]
-        self._pacer = Pacer(config.throughput) if config.throughput > 0 else None
+        #: Paces submits (`throughput`) and holds them after ESME_RTHROTTLED.
+        self._pacer = Pacer(config.throughput)
         self._timing = Timing(config.response_timeout, config.enquire_link_interval)
         self._bind_body = pdu.bind_body(
             config.system_id,
@@ -118,6 +119,7 @@ class SmppProvider:
         try:
             for body in bodies:
                 futures.append(await session.submit(body))
+                futures[-1].add_done_callback(self._on_submit_resp)
             await asyncio.wait(futures, timeout=self._config.submit_timeout)
         except LinkClosed as err:
             raise self._failed(message, TransientError(f"smpp link lost: {err}")) from None
@@ -263,6 +265,15 @@ class SmppProvider:
                 extra={"action": "smpp_submitted", "message_id": message.message_id},
             )
         return Submitted(provider_message_id=ids[0], part_ids=tuple(ids) if len(ids) > 1 else ())
+
+    def _on_submit_resp(self, future: asyncio.Future[pdu.Pdu]) -> None:
+        """After ESME_RTHROTTLED the whole provider slows down: no submit leaves for
+        `throttled_retry_after` (held in the pacer, which every session passes through
+        after taking its window slot, so even submits already waiting for a slot wait)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        if future.result().status == Status.ESME_RTHROTTLED:
+            self._pacer.hold(self._config.throttled_retry_after)
 
     def _transient(self, response: pdu.Pdu) -> tuple[str, float | None]:
         name = pdu.status_name(response.status)
