@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from support import PEPPER, MakeAccount, NewAccount, truncate_postgres
+from support import PEPPER, MakeAccount, NewAccount, in_thread, truncate_postgres
 from textgate.app import build, create_app, running
 from textgate.services.container import Services
 from textgate.settings import Settings
@@ -23,15 +23,6 @@ from textgate.store import migrate
 from textgate.store.db import async_url
 
 POSTGRES_URL = os.environ.get("TEXTGATE_TEST_POSTGRES_URL")
-T = TypeVar("T")
-
-
-def in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Runs blocking set-up (which may start its own event loop) off the test's loop."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is much faster)."""

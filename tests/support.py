@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+from typing import Any, TypeVar
+
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -10,6 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from textgate.store.db import async_url
 from textgate.store.records import Account
+
+T = TypeVar("T")
 
 PEPPER = "ab" * 32
 TABLES = (
@@ -49,3 +54,9 @@ class NewAccount:
 
 
 MakeAccount = Callable[..., Awaitable[NewAccount]]
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Runs blocking set-up (which may start its own event loop) off the test's loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import in_thread
+from support import in_thread
 from textgate.store import migrate
 from textgate.store.db import async_url
 from textgate.store.tables import metadata
