@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -23,6 +21,8 @@ from textgate.store import migrate
 from textgate.store.db import async_url
 
 POSTGRES_URL = os.environ.get("TEXTGATE_TEST_POSTGRES_URL")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is much faster)."""

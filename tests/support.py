@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any, TypeVar
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
