@@ -73,7 +73,14 @@ messages = sa.Table(
     #: The bulk job the message is one recipient of (kind `bulk`); NULL for the others.
     sa.Column("bulk_job_id", sa.BigInteger, nullable=True),
     sa.Index("ix_messages_account_id_id", "account_id", "id"),
-    sa.Index("ix_messages_bulk_job_id_status", "bulk_job_id", "status"),
+    #: Partial: single SMS and codes (no job) cost nothing here when their status changes.
+    sa.Index(
+        "ix_messages_bulk_job_id_status",
+        "bulk_job_id",
+        "status",
+        sqlite_where=sa.text("bulk_job_id IS NOT NULL"),
+        postgresql_where=sa.text("bulk_job_id IS NOT NULL"),
+    ),
     sa.Index("ix_messages_provider_provider_message_id", "provider", "provider_message_id"),
     #: The queue: only pending rows are in it, ordered the way workers claim them.
     sa.Index(

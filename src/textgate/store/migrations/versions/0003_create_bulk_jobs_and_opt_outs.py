@@ -53,7 +53,13 @@ def upgrade() -> None:
     )
     # A plain nullable column: SQLite adds it in place (no table copy), as PostgreSQL does.
     op.add_column("messages", sa.Column("bulk_job_id", sa.BigInteger, nullable=True))
-    op.create_index("ix_messages_bulk_job_id_status", "messages", ["bulk_job_id", "status"])
+    op.create_index(
+        "ix_messages_bulk_job_id_status",
+        "messages",
+        ["bulk_job_id", "status"],
+        sqlite_where=sa.text("bulk_job_id IS NOT NULL"),
+        postgresql_where=sa.text("bulk_job_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
