@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from textgate import __version__, secrets
 from textgate.api import bulk as bulk_api
 from textgate.api import errors, health, messages, textflow, verify
+from textgate.console import routes as console_routes
 from textgate.delivery.registry import build_router
 from textgate.domain.pricing import PriceTable, load_price_table
 from textgate.domain.retry import RetryPolicy
@@ -149,6 +150,7 @@ def create_app(
             verify.send_code,
             verify.verify_code,
             *bulk_api.handlers(settings),
+            *console_routes.handlers(settings),
             messages.get_message,
             health.health,
             health.ready,

@@ -269,6 +269,8 @@ async def test_dispatcher_keeps_to_the_providers_throughput_cap(
     times = provider.times
     assert len(times) == 200
     assert len({m.message_id for m in provider.sent}) == 200
+    # Slack of 8 for a busy machine: tokens that refill while the event loop is held up are
+    # spent together when it resumes. Without the cap all 200 would go at once.
     for i in range(len(times)):
         for j in range(i + 1, len(times)):
-            assert j - i + 1 <= 50 * (times[j] - times[i]) + 50 + 2, (i, j)
+            assert j - i + 1 <= 50 * (times[j] - times[i]) + 50 + 8, (i, j)
