@@ -205,7 +205,9 @@ def _sqlite_engine(
         pool_size=size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+        # Setting up a connection waits for locks like any other; only then does the
+        # connection take its own busy timeout (0 for the writer on the event loop).
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
     )
 
     @event.listens_for(engine, "connect")
@@ -213,11 +215,12 @@ def _sqlite_engine(
         # Take transaction control from the driver, so BEGIN is ours to emit.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
