@@ -12,14 +12,14 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess, start_process
+from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess
 
 from support import NewAccount
 from textgate.app import build, create_app, running
@@ -37,23 +37,6 @@ PRICE = 150_000  # one Serbian segment
 
 def serbian(n: int, block: int = 0) -> str:
     return f"+38164{block}{n:06d}"
-
-
-@pytest.fixture(scope="module")
-def smsc_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmscProcess]:
-    peer = start_process(tmp_path_factory.mktemp("smsc") / "smsc.log")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture
-async def smsc(smsc_peer: SmscProcess) -> AsyncIterator[SmscControl]:
-    control = SmscControl(smsc_peer.control_port)
-    await control.reset()
-    yield control
-    stats = await control.stats()
-    await control.aclose()
-    assert stats["protocol_errors"] == 0, "the peer could not parse a PDU we sent"
 
 
 @dataclass

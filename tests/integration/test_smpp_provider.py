@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess, eventually, start_process
+from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess, eventually
 
 from textgate.delivery.base import (
     Inbound,
@@ -50,23 +50,6 @@ def outgoing(to: str = SERBIA, text: str = "Your code is 123456", message_id: in
 
 
 Start = Callable[..., Awaitable[tuple[SmppProvider, RecordingSink]]]
-
-
-@pytest.fixture(scope="module")
-def smsc_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmscProcess]:
-    peer = start_process(tmp_path_factory.mktemp("smsc") / "smsc.log")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture
-async def smsc(smsc_peer: SmscProcess) -> AsyncIterator[SmscControl]:
-    control = SmscControl(smsc_peer.control_port)
-    await control.reset()
-    yield control
-    stats = await control.stats()
-    await control.aclose()
-    assert stats["protocol_errors"] == 0, "the peer could not parse a PDU we sent"
 
 
 @pytest.fixture
