@@ -80,6 +80,8 @@ def settings_for(tmp_path: Path) -> Callable[..., Settings]:
             "TEXTGATE_DATA_DIR": str(tmp_path / "data"),
             "TEXTGATE_PEPPER": PEPPER,
             "TEXTGATE_WORKER_POLL_INTERVAL": "0.05",
+            # The tests' webhook receivers listen on 127.0.0.1.
+            "TEXTGATE_WEBHOOK_PRIVATE_ADDRESSES": "true",
         }
         return Settings.from_sources(env, {}).with_overrides(**overrides)
 

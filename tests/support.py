@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 PEPPER = "ab" * 32
 TABLES = (
+    "webhooks",
     "verification_sends",
     "verifications",
     "account_settings",

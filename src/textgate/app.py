@@ -30,6 +30,7 @@ from textgate.services.container import Services
 from textgate.services.receipts import ReceiptIntake
 from textgate.services.sending import SendService
 from textgate.services.verification import from_settings as verifier_from
+from textgate.services.webhooks import from_settings as webhooks_from
 from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
@@ -74,6 +75,7 @@ def build(settings: Settings) -> Services:
             max_recipients=settings.bulk_max_recipients,
             parse_processes=settings.bulk_parse_processes,
         ),
+        webhooks=webhooks_from(settings, db),
     )
 
 
@@ -102,6 +104,7 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.lease_seconds,
             poll_interval=settings.worker_poll_interval,
+            linger=settings.worker_linger,
             metrics=svc.metrics,
             throttle=Throttle(caps_from(settings.providers)),
             reveal=svc.verifier.reveal,
@@ -123,6 +126,7 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
         if svc.receipts is not None:
             await svc.receipts.stop()  # after the providers: they hand over their last ones
         svc.bulk.close()
+        await svc.webhooks.aclose()
         await svc.db.dispose()
 
 
@@ -157,7 +161,7 @@ def create_app(
             health.metrics,
         ],
         lifespan=[lifespan],
-        exception_handlers={Exception: errors.handle},
+        exception_handlers={Exception: console_routes.with_console_errors(errors.handle)},
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="textgate",

@@ -55,6 +55,12 @@ class Settings:
     worker_batch: int = 500
     worker_concurrency: int = 2000
     worker_poll_interval: float = 0.2
+    #: Under load, the least time (seconds) between two claims: new messages gather into
+    #: fewer, bigger batches (fewer transactions) at the cost of this much more latency.
+    worker_linger: float = 0.01
+    #: Webhooks may go to loopback and private addresses (off: public addresses only, so an
+    #: account cannot use the server to reach into its network).
+    webhook_private_addresses: bool = False
     lease_seconds: float = 60.0
     retry_max_attempts: int = 8
     retry_base_delay: float = 2.0
@@ -144,6 +150,10 @@ class Settings:
                 "worker_concurrency", pick("worker_concurrency", 2000), 1, 100_000
             ),
             worker_poll_interval=_float("worker_poll_interval", pick("worker_poll_interval", 0.2)),
+            worker_linger=_float("worker_linger", pick("worker_linger", 0.01)),
+            webhook_private_addresses=_bool(
+                "webhook_private_addresses", pick("webhook_private_addresses", False)
+            ),
             lease_seconds=_float("lease_seconds", pick("lease_seconds", 60.0)),
             retry_max_attempts=_int("retry_max_attempts", pick("retry_max_attempts", 8), 1, 100),
             retry_base_delay=_float("retry_base_delay", pick("retry_base_delay", 2.0)),
@@ -180,6 +190,19 @@ def _float(name: str, value: Any) -> float:
     if number < 0:
         raise SettingsError(f"TEXTGATE_{name.upper()} must not be negative")
     return number
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise SettingsError(f"TEXTGATE_{name.upper()} must be true or false, got {value!r}")
 
 
 def _credits(name: str, value: Any) -> int:

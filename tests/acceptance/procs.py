@@ -54,6 +54,7 @@ def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Se
         "TEXTGATE_DATABASE_URL": f"sqlite:///{tmp / 'var' / 'textgate.db'}",
         "TEXTGATE_PEPPER": PEPPER,
         "TEXTGATE_WORKER_POLL_INTERVAL": "0.05",
+        "TEXTGATE_WEBHOOK_PRIVATE_ADDRESSES": "true",  # the receivers are on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

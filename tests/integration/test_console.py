@@ -224,3 +224,26 @@ async def test_session_cookie_is_signed_httponly_and_samesite(client: Client) ->
     tampered = body[:-2] + ("AA" if body[-2:] != "AA" else "BB")
     client.cookies.set(COOKIE, f"{tampered}.{tag}", domain="textgate", path="/console")
     assert (await client.get("/console")).status_code == 303
+
+
+async def test_a_form_that_is_not_utf8_is_a_400_page(client: Client, services: Services) -> None:
+    await sign_up(client, "bytes@example.com")
+    token = await csrf_of(client, "/console/keys")
+    boundary = "xyzzy"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n'
+        ).encode()
+        + b"\xff\xfe not UTF-8\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    r = await client.post(
+        "/console/keys",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert "UTF-8" in r.text
+    account = await services.accounts.find("bytes@example.com")
+    assert len(await services.accounts.list_keys(account.id)) == 1

@@ -5,7 +5,9 @@ rules are what is under test; real providers have their own tests against real p
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from collections.abc import Callable
 
 import httpx
@@ -185,3 +187,38 @@ async def test_otp_text_is_withheld_and_priority_order(
         f"message {m.message_id} " in line for m, line in zip([otp, sms, bulk], lines, strict=True)
     ] == [True, True, True]
     assert "123456" not in out.getvalue()
+
+
+async def test_linger_gathers_a_stream_of_messages_into_few_claims(
+    client: httpx.AsyncClient, services: Services, make_account: MakeAccount
+) -> None:
+    """Under a steady stream, claims are at least `linger` apart: fewer, bigger batches."""
+    account = await make_account("100000")
+    provider = ConsoleProvider(stream=io.StringIO())
+    d = dispatcher(services, provider, linger=0.2, poll_interval=0.05)
+    sizes: list[int] = []
+    claim = d._claim
+
+    async def counted(limit: int) -> list[messages.Claimed]:
+        taken = await claim(limit)
+        if taken:
+            sizes.append(len(taken))
+        return taken
+
+    d._claim = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(d.run(stop))
+    started = time.monotonic()
+    sent = 0
+    while time.monotonic() - started < 0.6:
+        await send(client, account.headers)
+        sent += 1
+        d.wake()
+    elapsed = time.monotonic() - started
+    while d.submitted < sent and time.monotonic() - started < 10:
+        await asyncio.sleep(0.02)
+    stop.set()
+    d.wake()
+    await task
+    assert d.submitted == sent == sum(sizes)
+    assert len(sizes) <= elapsed / 0.2 + 2, sizes

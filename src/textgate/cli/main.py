@@ -61,11 +61,18 @@ def _with_services(work: Callable[[Services], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+#: The most credits one command may give or take (a balance is a 64-bit count of micros).
+MAX_CREDITS = 1_000_000_000
+
+
 def _amount(value: str) -> int:
     try:
-        return money.to_micros(Decimal(value))
+        micros = money.to_micros(Decimal(value))
     except (InvalidOperation, ValueError) as exc:
         raise typer.BadParameter(f"{value!r} is not an amount of credits ({exc})") from None
+    if abs(micros) > MAX_CREDITS * money.MICROS:
+        raise typer.BadParameter(f"{value!r}: at most {MAX_CREDITS:,} credits at a time")
+    return micros
 
 
 @app.command()

@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException
 
 from textgate.console.session import COOKIE, MAX_AGE, Session, SessionCodec
 from textgate.domain import money
-from textgate.errors import Forbidden, RateLimited, TextgateError
+from textgate.errors import Forbidden, InvalidRequest, RateLimited, TextgateError
 from textgate.services.console import ConsoleService
 from textgate.store.records import Account
 
@@ -99,7 +99,10 @@ async def current_account(request: Request[Any, Any, Any]) -> tuple[Session, Acc
 async def checked_form(request: Request[Any, Any, Any]) -> tuple[Session, dict[str, str]]:
     """The posted form, once its CSRF token matches the session's; else Forbidden."""
     session = session_of(request)
-    form = await request.form()
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:
+        raise InvalidRequest("The form is not UTF-8 text") from None
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if session is None or not session.csrf_ok(fields.get("csrf")):
         log.info("console form refused", extra={"action": "console_csrf_refused"})
@@ -117,6 +120,15 @@ def _cookie(request: Request[Any, Any, Any], session: Session) -> Cookie:
         samesite="lax",
         secure=is_https(request),
     )
+
+
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def render(
@@ -139,14 +151,7 @@ def render(
         html,
         status_code=status,
         media_type=MediaType.HTML,
-        headers={
-            "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-            "style-src 'self'; frame-ancestors 'none'; form-action 'self'",
-            "Referrer-Policy": "same-origin",
-            **(headers or {}),
-        },
+        headers={**_PAGE_HEADERS, **(headers or {})},
         cookies=[_cookie(request, session)],
     )
 
@@ -196,3 +201,36 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
         message=message,
         signed_in=session is not None and session.account_id is not None,
     )
+
+
+def is_console_path(path: str) -> bool:
+    return path == "/console" or path.startswith("/console/")
+
+
+def handle_unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    """Errors raised before a console route is found (an unknown path under /console, a
+    method a page does not take, a static file that is not there): the console's error
+    page. With no route there is no session codec at hand, so this page neither reads nor
+    sets the session cookie; its link leads to /console, which sends the signed-out on to
+    the log-in page."""
+    headers = dict(_PAGE_HEADERS)
+    if isinstance(exc, TextgateError):
+        status, message = exc.status, exc.message
+    elif isinstance(exc, HTTPException):
+        status, message = exc.status_code, str(exc.detail)
+        headers.update(exc.headers or {})  # 405: Allow
+    else:
+        log.exception(
+            "unexpected console error",
+            extra={"action": "console_request_failed", "path": request.url.path},
+        )
+        status, message = 500, "Internal server error"
+    html = _ENV.get_template("error.html").render(
+        csrf="",
+        account=None,
+        path=request.url.path,
+        title=_TITLES.get(status, "Error"),
+        message=message,
+        signed_in=True,
+    )
+    return Response(html, status_code=status, media_type=MediaType.HTML, headers=headers)

@@ -54,6 +54,11 @@ class Router:
         #: How many leading characters of a number decide its route.
         self._widest = max((len(r.prefix) for r in routes if r.prefix), default=1)
 
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The routes, the ones that win first."""
+        return tuple(self._routes)
+
     def candidates(self, to: str, region: str) -> list[Provider]:
         for route in self._routes:
             if (route.prefix is not None and to.startswith(route.prefix)) or (

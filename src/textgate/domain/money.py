@@ -11,11 +11,17 @@ MICROS = 1_000_000
 _PLACES = 6
 
 
+#: Whole digits an amount may have: far beyond any balance (a 64-bit count of micro-credits
+#: has 13), yet small enough that scaling it is instant.
+MAX_DIGITS = 100
+
+
 def to_micros(value: Decimal | str | int) -> int:
     """Whole micro-credits for `value` credits: "0.15" -> 150000.
 
     `TypeError` for a float (or a bool); `ValueError` for text that is not a number, NaN,
-    an infinity, or more than 6 decimal places that are not zeros.
+    an infinity, more than 6 decimal places that are not zeros, or more than `MAX_DIGITS`
+    whole digits.
     """
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
         raise TypeError(f"credits must be a Decimal, a str or an int, not {type(value).__name__}")
@@ -28,6 +34,13 @@ def to_micros(value: Decimal | str | int) -> int:
     sign, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):  # "n", "N" or "F": NaN, signalling NaN, infinity
         raise ValueError(f"{value!r} is not a finite number")
+    if number.is_zero():
+        return 0
+    # Bounds first: an exponent like 1e999999999 would take ages to scale.
+    if number.adjusted() >= MAX_DIGITS:
+        raise ValueError(f"{value!r} is too large (at most {MAX_DIGITS} digits before the point)")
+    if number.adjusted() < -_PLACES:
+        raise ValueError(f"{value!r} has more than {_PLACES} decimal places")
     coefficient = int("".join(map(str, digits)))
     shift = exponent + _PLACES
     scale: int = 10 ** abs(shift)

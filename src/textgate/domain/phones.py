@@ -224,3 +224,8 @@ def _checker(region: str) -> _Checker | None:
 @functools.cache
 def _country_name(region: str) -> str:
     return geocoder._region_display_name(region, "en") or _NAME_FALLBACK.get(region, region)
+
+
+def country_name(region: str) -> str:
+    """The English name of a region: "RS" -> "Serbia"."""
+    return _country_name(region)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from textgate.domain import bulk, money, text
 from textgate.domain.pricing import PriceTable
@@ -26,13 +26,22 @@ from textgate.errors import AuthError, Conflict, InsufficientCredits, InvalidReq
 from textgate.store import bulk as bulk_store
 from textgate.store import bulk_cancel
 from textgate.store.db import Database, now_ms
-from textgate.store.records import Caller
 
 log = logging.getLogger("textgate.services.bulk")
 
 #: Lists shorter than this are parsed on one thread: starting processes would cost more.
 PARALLEL_FROM = 20_000
 FIELD = "phone_numbers"
+
+
+class Sender(Protocol):
+    """Who starts a job: an API caller (`records.Caller`), or a console user (no key)."""
+
+    @property
+    def account_id(self) -> int: ...
+
+    @property
+    def key_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +142,7 @@ class BulkService:
         self.max_recipients = max_recipients
         self._parser = NumberParser(parse_processes)
 
-    async def start(self, caller: Caller, numbers: Sequence[str], body: str) -> Started:
+    async def start(self, caller: Sender, numbers: Sequence[str], body: str) -> Started:
         """Checks, prices, pays for and queues a job; raises InvalidRequest (nothing to send,
         too many numbers, bad text), InsufficientCredits or AuthError (key revoked)."""
         if not numbers:
@@ -146,7 +155,7 @@ class BulkService:
             )
         info = text.analyze(body)
         began = time.perf_counter()
-        sorted_out = await asyncio.to_thread(self._sort_out, numbers)
+        sorted_out = await self.sort_out(numbers)
         recipients, tally = sorted_out.recipients, sorted_out.rejected
         if not recipients:
             raise InvalidRequest(
@@ -190,6 +199,11 @@ class BulkService:
             encoding=info.encoding,
             created_at=outcome.created_at,
         )
+
+    async def sort_out(self, numbers: Sequence[str]) -> bulk.Sorted:
+        """`numbers` split into recipients and refused ones (invalid, duplicate), off the
+        event loop; opt-outs are the store's to find (`start`, the console's preview)."""
+        return await asyncio.to_thread(self._sort_out, numbers)
 
     def _sort_out(self, numbers: Sequence[str]) -> bulk.Sorted:
         unique = bulk.distinct(numbers)

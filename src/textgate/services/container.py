@@ -14,6 +14,7 @@ from textgate.services.committer import Committer
 from textgate.services.receipts import ReceiptIntake
 from textgate.services.sending import SendService
 from textgate.services.verification import VerificationService
+from textgate.services.webhooks import WebhookService
 from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
@@ -32,6 +33,7 @@ class Services:
     metrics: Metrics
     verifier: VerificationService
     bulk: BulkService
+    webhooks: WebhookService
     dispatcher: Dispatcher | None = None
     #: The providers' receipt sink; runs with the worker.
     receipts: ReceiptIntake | None = None

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Connection
+
 from textgate.domain import phones
 from textgate.store import opt_outs as opt_outs_store
 from textgate.store.db import Database, now_ms
@@ -25,3 +27,15 @@ async def remove(db: Database, account_id: int, phone_number: str) -> tuple[phon
 
 async def numbers(db: Database, account_id: int) -> list[str]:
     return await db.read(opt_outs_store.list_numbers, account_id)
+
+
+async def page(
+    db: Database, account_id: int, page: int, *, size: int = 50
+) -> tuple[list[opt_outs_store.OptOut], int]:
+    """One page (from 1) of the account's opt-outs, by number, and how many there are."""
+
+    def work(conn: Connection) -> tuple[list[opt_outs_store.OptOut], int]:
+        rows = opt_outs_store.page(conn, account_id, offset=(page - 1) * size, limit=size)
+        return rows, opt_outs_store.count(conn, account_id)
+
+    return await db.read(work)

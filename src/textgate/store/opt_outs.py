@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -51,3 +53,26 @@ def numbers(conn: Connection, account_id: int) -> set[str]:
         conn, "SELECT phone_number FROM opt_outs WHERE account_id = ?", (account_id,)
     )
     return {row[0] for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    phone_number: str
+    created_at: int
+
+
+def page(conn: Connection, account_id: int, *, offset: int, limit: int) -> list[OptOut]:
+    """A page of the account's opt-outs, by number."""
+    query = (
+        sa.select(opt_outs.c.phone_number, opt_outs.c.created_at)
+        .where(opt_outs.c.account_id == account_id)
+        .order_by(opt_outs.c.phone_number)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [OptOut(row.phone_number, row.created_at) for row in conn.execute(query)]
+
+
+def count(conn: Connection, account_id: int) -> int:
+    query = sa.select(sa.func.count()).where(opt_outs.c.account_id == account_id)
+    return int(conn.execute(query).scalar_one())

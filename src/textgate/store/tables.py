@@ -82,6 +82,14 @@ messages = sa.Table(
         postgresql_where=sa.text("bulk_job_id IS NOT NULL"),
     ),
     sa.Index("ix_messages_provider_provider_message_id", "provider", "provider_message_id"),
+    #: Partial: the console's verification log (an account's codes, newest first).
+    sa.Index(
+        "ix_messages_otp_account_id_id",
+        "account_id",
+        "id",
+        sqlite_where=sa.text("kind = 'otp'"),
+        postgresql_where=sa.text("kind = 'otp'"),
+    ),
     #: The queue: only pending rows are in it, ordered the way workers claim them.
     sa.Index(
         "ix_messages_due",
@@ -235,4 +243,17 @@ opt_outs = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("phone_number", sa.String(20), primary_key=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+#: An account's webhook: where its events are POSTed and the secret that signs them, sealed
+#: (AES-GCM under a key derived from the code key; see domain.webhooks.SecretBox). A row may
+#: have a secret and no URL: clearing the URL keeps the secret the receiver knows.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=True),
+    sa.Column("secret_sealed", sa.LargeBinary(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
 )

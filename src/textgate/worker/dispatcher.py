@@ -69,6 +69,7 @@ class Dispatcher:
         concurrency: int = 1000,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.2,
+        linger: float = 0.0,
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
@@ -89,6 +90,7 @@ class Dispatcher:
             self._concurrency = min(self._concurrency, limit)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll = poll_interval
+        self._linger = linger
         self._clock = clock
         self._rand = rand
         self._metrics = metrics
@@ -117,6 +119,7 @@ class Dispatcher:
                 continue
             try:
                 claimed = await self._claim(self._batch)
+                claimed_at = time.monotonic()
             except Exception:
                 log.exception("claim failed", extra={"action": "claim_failed"})
                 await asyncio.sleep(1.0)
@@ -137,6 +140,9 @@ class Dispatcher:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 except TimeoutError:
                     pass
+                if claimed and self._linger > 0:
+                    # Messages keep coming: let more of them gather before the next claim.
+                    await asyncio.sleep(max(0.0, claimed_at + self._linger - time.monotonic()))
         if batches:
             await asyncio.gather(*batches, return_exceptions=True)
         log.info("worker stopped", extra={"action": "worker_stopped"})
