@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -97,6 +99,33 @@ async def test_body_over_limit(client: httpx.AsyncClient, user: NewAccount) -> N
         headers={**user.headers, "Content-Type": "application/json"},
     )
     assert_shape(r, 413, "too large")
+
+
+async def test_a_body_in_chunks_is_read_whole_and_held_to_the_limit(
+    client: httpx.AsyncClient, user: NewAccount, services: Services
+) -> None:
+    """Without a content-length (chunked), the limit counts the bytes as they come."""
+
+    async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    whole = [b'{"phone_number": "+3816901', b'56360", "text": "in ', b'three parts"}']
+    r = await client.post(
+        "/api/send-sms",
+        content=chunks(whole),
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["content"] == "in three parts"
+    huge = [b'{"phone_number": "+381690156360", "text": "'] + [b"a" * (64 << 10)] * 20 + [b'"}']
+    r = await client.post(
+        "/api/send-sms",
+        content=chunks(huge),
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert_shape(r, 413, "too large")
+    assert await services.accounts.balance(user.account.id) == 5_000_000 - 150_000
 
 
 @pytest.mark.parametrize(

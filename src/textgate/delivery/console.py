@@ -24,21 +24,26 @@ class ConsoleProvider:
         return None
 
     async def submit(self, message: Outgoing) -> Submitted:
-        self.sent += 1
-        stream = self._stream or sys.stdout
-        body = "<verification code withheld>" if message.secret else message.text
-        stream.write(
-            f"[console provider: NOT DELIVERED] message {message.message_id} to "
-            f"{mask_phone(message.to)} ({message.segments} part(s), {message.encoding}): "
-            f"{body!r}\n"
-        )
-        return Submitted(provider_message_id=f"console-{message.message_id}")
+        [answer] = await self.submit_many([message])
+        assert isinstance(answer, Submitted)
+        return answer
 
     async def submit_many(self, messages: Sequence[Outgoing]) -> list[Submitted | BaseException]:
-        return [await self.submit(m) for m in messages]
+        """One write for the whole batch: a line each."""
+        (self._stream or sys.stdout).write("".join(map(_line, messages)))
+        self.sent += len(messages)
+        return [Submitted(provider_message_id=f"console-{m.message_id}") for m in messages]
 
     async def stop(self) -> None:
         return None
 
     def health(self) -> Health:
         return Health(name=self.name, up=True, detail={"sent": str(self.sent)})
+
+
+def _line(message: Outgoing) -> str:
+    body = "<verification code withheld>" if message.secret else repr(message.text)
+    return (
+        f"[console provider: NOT DELIVERED] message {message.message_id} to "
+        f"{mask_phone(message.to)} ({message.segments} part(s), {message.encoding}): {body}\n"
+    )

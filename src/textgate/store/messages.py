@@ -230,7 +230,7 @@ def claim(conn: Connection, *, now: int, lease_ms: int, limit: int) -> list[Clai
         f" ORDER BY priority, next_attempt_at LIMIT ?{skip_locked})"
         " RETURNING id, kind, to_number, region, body, encoding, segments, attempts",
         (SENDING, now + lease_ms, now, now, limit),
-    )
+    ).all()
     claimed = [
         Claimed(
             id=r[0],
