@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import contextlib
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -17,6 +21,8 @@ T = TypeVar("T")
 
 PEPPER = "ab" * 32
 TABLES = (
+    "webhook_events",
+    "console_sessions",
     "webhooks",
     "verification_sends",
     "verifications",
@@ -60,3 +66,72 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Runs blocking set-up (which may start its own event loop) off the test's loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(fn, *args).result()
+
+
+# --- a webhook receiver: a real HTTP server on 127.0.0.1 ----------------------------------
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One POST a receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.body)
+        return found
+
+    @property
+    def event_id(self) -> str:
+        return self.headers["x-textgate-event-id"]
+
+
+@dataclass
+class HookReceiver:
+    url: str
+    got: list[Hook] = field(default_factory=list)
+    #: The status of each answer, by the POST's number (1 for the first); 200 past the end.
+    statuses: list[int] = field(default_factory=list)
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [h.event for h in list(self.got) if kind is None or h.event["type"] == kind]
+
+
+@contextlib.contextmanager
+def hook_receiver(statuses: list[int] | None = None, delay: float = 0.0) -> Iterator[HookReceiver]:
+    """An HTTP server in a thread that records every POST and answers `statuses` in turn
+    (then 200), each after `delay` seconds."""
+    receiver = HookReceiver(url="", statuses=list(statuses or []))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                receiver.got.append(Hook({k.lower(): v for k, v in self.headers.items()}, body))
+                n = len(receiver.got)
+            status = receiver.statuses[n - 1] if n <= len(receiver.statuses) else 200
+            if delay:
+                threading.Event().wait(delay)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -19,6 +19,7 @@ from textgate.api import bulk as bulk_api
 from textgate.api import errors, health, messages, textflow, verify
 from textgate.console import routes as console_routes
 from textgate.delivery.registry import build_router
+from textgate.domain import webhook_events as webhook_rules
 from textgate.domain.pricing import PriceTable, load_price_table
 from textgate.domain.retry import RetryPolicy
 from textgate.metrics import Metrics
@@ -35,6 +36,7 @@ from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
 from textgate.worker.throttle import Throttle, caps_from
+from textgate.worker.webhook_sender import WebhookSender
 
 log = logging.getLogger("textgate")
 
@@ -111,6 +113,18 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
         )
         svc.committer.on_commit = svc.dispatcher.wake
         tasks.append(asyncio.create_task(svc.dispatcher.run(stop), name="textgate-worker"))
+        svc.webhook_sender = WebhookSender(
+            svc.db,
+            svc.webhooks,
+            policy=webhook_rules.retry_policy(settings.webhook_max_attempts),
+            concurrency=settings.webhook_concurrency,
+            retention_days=settings.webhook_retention_days,
+            poll_interval=settings.worker_poll_interval,
+            metrics=svc.metrics,
+        )
+        tasks.append(
+            asyncio.create_task(svc.webhook_sender.run(stop), name="textgate-webhook-sender")
+        )
     try:
         yield svc
     finally:
@@ -118,6 +132,8 @@ async def running(svc: Services, *, worker: bool) -> AsyncIterator[Services]:
         await svc.committer.stop()
         if svc.dispatcher is not None:
             svc.dispatcher.wake()
+        if svc.webhook_sender is not None:
+            svc.webhook_sender.wake()
         for task in tasks:
             await task
         if worker:

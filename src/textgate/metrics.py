@@ -49,6 +49,21 @@ class Metrics:
         self.inbound = Counter(
             "textgate_inbound_messages", "Inbound messages received", registry=self.registry
         )
+        self.webhook_delivered = Counter(
+            "textgate_webhook_events_delivered",
+            "Webhook events a receiver answered with a 2xx",
+            registry=self.registry,
+        )
+        self.webhook_retried = Counter(
+            "textgate_webhook_events_retried",
+            "Webhook attempts that failed and will be tried again",
+            registry=self.registry,
+        )
+        self.webhook_failed = Counter(
+            "textgate_webhook_events_failed",
+            "Webhook events given up on (attempts used up)",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -61,6 +61,12 @@ class Settings:
     #: Webhooks may go to loopback and private addresses (off: public addresses only, so an
     #: account cannot use the server to reach into its network).
     webhook_private_addresses: bool = False
+    #: Attempts per webhook event (the first included), spread over about a day by default.
+    webhook_max_attempts: int = 15
+    #: Days delivered and failed webhook events are kept (the console shows them).
+    webhook_retention_days: int = 7
+    #: Webhook deliveries in flight at once per worker process.
+    webhook_concurrency: int = 20
     lease_seconds: float = 60.0
     retry_max_attempts: int = 8
     retry_base_delay: float = 2.0
@@ -153,6 +159,15 @@ class Settings:
             worker_linger=_float("worker_linger", pick("worker_linger", 0.01)),
             webhook_private_addresses=_bool(
                 "webhook_private_addresses", pick("webhook_private_addresses", False)
+            ),
+            webhook_max_attempts=_int(
+                "webhook_max_attempts", pick("webhook_max_attempts", 15), 1, 100
+            ),
+            webhook_retention_days=_int(
+                "webhook_retention_days", pick("webhook_retention_days", 7), 1, 3650
+            ),
+            webhook_concurrency=_int(
+                "webhook_concurrency", pick("webhook_concurrency", 20), 1, 1000
             ),
             lease_seconds=_float("lease_seconds", pick("lease_seconds", 60.0)),
             retry_max_attempts=_int("retry_max_attempts", pick("retry_max_attempts", 8), 1, 100),

@@ -28,7 +28,7 @@ from textgate.worker.dispatcher import Dispatcher
 Client = httpx.AsyncClient
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-HIDDEN = re.compile(r'<input type="hidden" name="(numbers|text)" value="([^"]*)">')
+HIDDEN = re.compile(r'<input type="hidden" name="(numbers|text|start_token)" value="([^"]*)">')
 MAX_FILE = 64 * 1024
 MAX_NUMBERS = 100
 OPTED_OUT = "+381690000007"
@@ -105,7 +105,7 @@ def stat(page: str, element_id: str) -> str:
 
 async def start_from(client: Client, preview: httpx.Response) -> int:
     fields = hidden_fields(preview.text)
-    assert set(fields) == {"numbers", "text"}
+    assert set(fields) == {"numbers", "text", "start_token"}
     token = CSRF.search(preview.text)
     assert token is not None
     r = await client.post("/console/bulk/start", data={"csrf": token.group(1), **fields})
@@ -188,12 +188,15 @@ async def test_start_refuses_what_the_account_cannot_pay_and_tampered_numbers(
     assert "Not enough credits" in preview.text and 'id="start"' not in preview.text
     token = await csrf_of(client)
     numbers = '["' + '","'.join(many.split("\n")) + '"]'
+    once = "t" * 32
     r = await client.post(
-        "/console/bulk/start", data={"csrf": token, "numbers": numbers, "text": "Hi"}
+        "/console/bulk/start",
+        data={"csrf": token, "numbers": numbers, "text": "Hi", "start_token": once},
     )
     assert r.status_code == 402 and is_html(r) and "Not enough credits" in r.text
     tampered = await client.post(
-        "/console/bulk/start", data={"csrf": token, "numbers": "[1, 2]", "text": "Hi"}
+        "/console/bulk/start",
+        data={"csrf": token, "numbers": "[1, 2]", "text": "Hi", "start_token": once},
     )
     assert tampered.status_code == 400 and is_html(tampered)
     assert "upload the file again" in tampered.text

@@ -82,7 +82,8 @@ async def test_no_provider_up_claims_nothing_until_one_is(
         assert carrier.sent == []
 
         carrier.up = True
-        await until(lambda: len(carrier.sent) == 3, "the messages to go")
+        # Submitted, then recorded: the counts are read once the outcomes are on disk.
+        await until(lambda: worker.submitted == 3, "the messages to go and be recorded")
         counts = await services.db.read(messages.count_by_status, caller.account_id)
     finally:
         stop.set()

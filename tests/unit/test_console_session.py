@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -20,6 +22,20 @@ def test_a_cookie_round_trips() -> None:
     assert loaded == session
     assert loaded is not None and loaded.csrf_ok(session.csrf)
     assert not loaded.csrf_ok("") and not loaded.csrf_ok(None) and not loaded.csrf_ok("x")
+
+
+def test_a_signed_in_cookie_carries_its_session_token() -> None:
+    codec = SessionCodec(KEY)
+    session = Session.fresh(7, "server-session-token")
+    loaded = codec.load(codec.dump(session))
+    assert loaded == session and loaded is not None and loaded.token == "server-session-token"
+    signed_out = codec.load(codec.dump(Session.fresh()))
+    assert signed_out is not None and signed_out.token is None and signed_out.account_id is None
+    # A token that is not a string, even under a good signature, is no session.
+    payload = json.dumps({"a": 7, "c": "x", "t": int(time.time()), "s": 5}).encode()
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    tag = base64.urlsafe_b64encode(codec._sign(payload)).rstrip(b"=").decode()
+    assert codec.load(f"{body}.{tag}") is None
 
 
 def test_forged_or_foreign_cookies_are_ignored() -> None:

@@ -1,4 +1,5 @@
-"""Sign up, log in, log out."""
+"""Sign up, log in, log out. Signing in starts a server-side session with a new token (a
+token the browser had before is never kept: no session fixation); log-out ends it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textgate.console.web import (
     render,
     service_of,
     session_of,
+    sessions_of,
 )
 from textgate.errors import Conflict, InvalidRequest
 from textgate.services.console import MIN_PASSWORD, LoginFailed
@@ -24,9 +26,21 @@ async def signup_page(request: Request[Any, Any, Any]) -> Response[str]:
     return render(request, "signup.html", email="", error=None, min_password=MIN_PASSWORD)
 
 
+async def _signed_in(request: Request[Any, Any, Any], before: Session, account_id: int) -> Session:
+    """A new server-side session of `account_id`, in a new cookie (new CSRF token too); the
+    session the browser had, if any, ends."""
+    token = await sessions_of(request).start(
+        account_id,
+        user_agent=request.headers.get("user-agent", ""),
+        client=client_of(request),
+        replacing=before.token,
+    )
+    return Session.fresh(account_id, token)
+
+
 @post("/signup")
 async def signup(request: Request[Any, Any, Any]) -> Response[str]:
-    _, form = await checked_form(request)
+    before, form = await checked_form(request)
     email = form.get("email", "").strip()
     password = form.get("password", "")
     if password != form.get("password_again", ""):
@@ -49,7 +63,7 @@ async def signup(request: Request[Any, Any, Any]) -> Response[str]:
             error=exc.message,
             min_password=MIN_PASSWORD,
         )
-    signed_in = Session.fresh(account.id)  # a new CSRF token with the new identity
+    signed_in = await _signed_in(request, before, account.id)
     keys = await request.app.state.services.accounts.list_keys(account.id)
     return render(
         request,
@@ -66,13 +80,16 @@ async def signup(request: Request[Any, Any, Any]) -> Response[str]:
 async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
     session = session_of(request)
     if session is not None and session.account_id is not None:
-        return redirect(request, "/console")
-    return render(request, "login.html", email="", error=None)
+        sessions = sessions_of(request)
+        if session.token is not None and await sessions.account(session.token, session.account_id):
+            return redirect(request, "/console")
+        session = Session.fresh()  # its session is over: a signed-out cookie instead
+    return render(request, "login.html", session=session, email="", error=None)
 
 
 @post("/login")
 async def login(request: Request[Any, Any, Any]) -> Response[str]:
-    _, form = await checked_form(request)
+    before, form = await checked_form(request)
     email = form.get("email", "").strip()
     try:
         account_id = await service_of(request).log_in(
@@ -82,12 +99,14 @@ async def login(request: Request[Any, Any, Any]) -> Response[str]:
         return render(
             request, "login.html", status=400, email=email, error="Wrong email or password"
         )
-    return redirect(request, "/console", session=Session.fresh(account_id))
+    return redirect(request, "/console", session=await _signed_in(request, before, account_id))
 
 
 @post("/logout")
 async def logout(request: Request[Any, Any, Any]) -> Response[str]:
-    await checked_form(request)
+    session, _ = await checked_form(request)
+    if session.token is not None:
+        await sessions_of(request).end(session.token)
     return redirect(request, "/console/login", session=Session.fresh())
 
 

@@ -3,8 +3,10 @@ job, one job with its live progress, and cancelling it.
 
 The preview stores nothing on the server: its page carries the numbers read from the file
 (as a JSON list in a hidden field) and the text to the start form, so any API process can
-take the start. Starting checks everything again through `BulkService.start`, the same
+take the start. Starting checks everything again through `BulkService.start_once`, the same
 checks, prices and single transaction as the API's bulk-sms; the preview is never trusted.
+The preview's form also carries a random one-time token: a second post of it (a double
+click, a reload) leads to the job the first one started, and is never charged again.
 
 The routes are made per app (`handlers(settings)`): the upload and the start take a body
 as large as the API's bulk-sms does (`bulk_max_body_bytes`).
@@ -13,6 +15,8 @@ as large as the API's bulk-sms does (`bulk_max_body_bytes`).
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +32,7 @@ from textgate.console.web import checked_form, current_account, redirect, render
 from textgate.domain import bulk_csv, money
 from textgate.domain.states import MessageStatus
 from textgate.errors import Conflict, InvalidRequest, PayloadTooLarge
+from textgate.services.bulk import AlreadyStarted
 from textgate.services.bulk_preview import BulkPreviewer
 from textgate.services.container import Services
 from textgate.settings import Settings
@@ -49,6 +54,8 @@ FORM_SLACK = 1 << 20
 _CELL_JSON = bulk_csv.MAX_CELL * 6 + 3
 _FAILED = (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.EXPIRED)
 _numbers_json = msgspec.json.Decoder(list[str])
+#: A preview's one-time start token (`secrets.token_urlsafe(24)` makes 32 characters).
+_START_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,7 @@ async def preview(request: AnyRequest) -> Response[str]:
         filename=getattr(upload, "filename", ""),
         text=body,
         numbers_json=msgspec.json.encode(found.numbers).decode(),
+        start_token=secrets.token_urlsafe(24),
     )
 
 
@@ -183,6 +191,11 @@ async def _read_upload(upload: object, svc: Services) -> bulk_csv.CsvNumbers:
 async def start(request: AnyRequest) -> Response[str]:
     _, account = await current_account(request)
     _, fields, _ = await _form(request)
+    token = fields.get("start_token", "")
+    if not _START_TOKEN.fullmatch(token):
+        raise InvalidRequest(
+            "This start form is not from a preview: upload the file again", field="start_token"
+        )
     try:
         numbers = _numbers_json.decode(fields.get("numbers", ""))
     except msgspec.DecodeError:  # a ValidationError too
@@ -191,8 +204,10 @@ async def start(request: AnyRequest) -> Response[str]:
             field="numbers",
         ) from None
     svc = services(request)
-    started = await svc.bulk.start(ConsoleSender(account.id), numbers, _text(fields))
-    svc.metrics.accepted.labels("bulk").inc(started.accepted)
+    started = await svc.bulk.start_once(ConsoleSender(account.id), numbers, _text(fields), token)
+    # Posted again (AlreadyStarted): the job this preview started, charged once.
+    if not isinstance(started, AlreadyStarted):
+        svc.metrics.accepted.labels("bulk").inc(started.accepted)
     return redirect(request, f"/console/bulk/{started.job_id}")
 
 

@@ -12,13 +12,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from textgate.console.session import Session
-from textgate.console.web import checked_form, current_account, redirect, render
+from textgate.console.web import checked_form, current_account, page_number, redirect, render
 from textgate.errors import InvalidRequest
 from textgate.services.operators import MAX_ADD_MICROS, OperatorService
 from textgate.store.db import now_ms
 from textgate.store.records import Account
 
-MAX_PAGE = 10_000
 #: What a redirect after a change says on the account's page (`?done=`).
 DONE = {
     "credits": "Credits added.",
@@ -46,19 +45,12 @@ def _service(request: Request[Any, Any, Any]) -> OperatorService:
     )
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or "1"), 1), MAX_PAGE)
-    except ValueError:
-        return 1
-
-
 @get("/operators")
 async def operators_page(request: Request[Any, Any, Any]) -> Response[str]:
     session, operator = await _operator(request)
     service = _service(request)
     search = (request.query_params.get("q") or "").strip()[:320] or None
-    page = _page_number(request.query_params.get("page"))
+    page = page_number(request.query_params.get("page"))
     rows, more = await service.accounts(search, page, now_ms())
     kept = {"q": search} if search else {}
 

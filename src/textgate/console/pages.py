@@ -8,14 +8,20 @@ from urllib.parse import urlencode
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from textgate.console.web import checked_form, current_account, redirect, render, service_of
+from textgate.console.web import (
+    checked_form,
+    current_account,
+    page_number,
+    redirect,
+    render,
+    service_of,
+)
 from textgate.domain.states import MessageKind, MessageStatus
 from textgate.errors import NotFound
 from textgate.store.console import MessageFilter
 from textgate.store.db import now_ms
 
 OTP_WITHHELD = "<verification code withheld>"
-MAX_PAGE = 10_000
 
 
 @get("/")
@@ -55,13 +61,6 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[int]) -> 
     return redirect(request, "/console/keys")
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or "1"), 1), MAX_PAGE)
-    except ValueError:
-        return 1
-
-
 @get("/messages")
 async def messages_page(request: Request[Any, Any, Any]) -> Response[str]:
     session, account = await current_account(request)
@@ -71,7 +70,7 @@ async def messages_page(request: Request[Any, Any, Any]) -> Response[str]:
         number=(params.get("number") or "").strip()[:32] or None,
         search=(params.get("q") or "").strip()[:200] or None,
     )
-    page = _page_number(params.get("page"))
+    page = page_number(params.get("page"))
     rows, more = await service_of(request).messages(account.id, where, page)
     kept = {
         k: v

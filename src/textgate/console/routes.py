@@ -14,6 +14,7 @@ from textgate.console import (
     bulk_pages,
     operator_pages,
     pages,
+    session_pages,
     settings_pages,
     verification_pages,
 )
@@ -34,6 +35,7 @@ def handlers(settings: Settings) -> list[Router]:
             *pages.HANDLERS,
             *operator_pages.HANDLERS,
             *settings_pages.HANDLERS,
+            *session_pages.HANDLERS,
             *verification_pages.HANDLERS,
             *bulk_pages.handlers(settings),
         ],

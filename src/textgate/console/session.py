@@ -1,9 +1,10 @@
-"""The console's session: a signed cookie holding the account id and a CSRF token.
+"""The console's session cookie: signed, holding the account id, the token of the account's
+server-side session (`services.console_sessions`) and a CSRF token.
 
 The cookie is `base64url(json) "." base64url(HMAC-SHA256(key, json))`; it is HttpOnly,
 SameSite=Lax, and Secure when the request came over HTTPS. It expires after `MAX_AGE`
-seconds. Being stateless, a copy of a cookie stays valid until then even after log-out
-(log-out only makes the browser forget it)."""
+seconds. A signed-in cookie is only as good as its server-side session: log-out (or
+"sign out" from another browser) deletes that, and copies of the cookie stop working."""
 
 from __future__ import annotations
 
@@ -24,10 +25,17 @@ class Session:
     csrf: str
     account_id: int | None = None
     issued: int = 0
+    #: The server-side session's token (signed in only); None when signed out.
+    token: str | None = None
 
     @classmethod
-    def fresh(cls, account_id: int | None = None) -> Session:
-        return cls(csrf=secrets.token_urlsafe(24), account_id=account_id, issued=int(time.time()))
+    def fresh(cls, account_id: int | None = None, token: str | None = None) -> Session:
+        return cls(
+            csrf=secrets.token_urlsafe(24),
+            account_id=account_id,
+            issued=int(time.time()),
+            token=token,
+        )
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
@@ -51,7 +59,7 @@ class SessionCodec:
 
     def dump(self, session: Session) -> str:
         payload = json.dumps(
-            {"a": session.account_id, "c": session.csrf, "t": session.issued},
+            {"a": session.account_id, "c": session.csrf, "t": session.issued, "s": session.token},
             separators=(",", ":"),
         ).encode()
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
@@ -70,10 +78,13 @@ class SessionCodec:
         try:
             data = json.loads(payload)
             account, csrf, issued = data["a"], data["c"], int(data["t"])
-        except (ValueError, KeyError, TypeError):
+            token = data.get("s")
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
         if not isinstance(csrf, str) or not (account is None or isinstance(account, int)):
             return None
+        if not (token is None or isinstance(token, str)):
+            return None
         if issued + MAX_AGE < (time.time() if now is None else now):
             return None
-        return Session(csrf=csrf, account_id=account, issued=issued)
+        return Session(csrf=csrf, account_id=account, issued=issued, token=token)

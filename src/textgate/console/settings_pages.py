@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from textgate.console.session import Session
 from textgate.console.web import checked_form, current_account, redirect, render
 from textgate.domain import otp
 from textgate.errors import Conflict, InvalidRequest, TextgateError
-from textgate.services import opt_outs
+from textgate.services import opt_outs, webhook_deliveries
 from textgate.services.webhooks import Delivery
 from textgate.store.records import Account
 
@@ -29,6 +30,7 @@ MAX_COUNTRIES_FIELD = 1000
 NOTICES = {
     "webhook-saved": ("webhook", "The webhook URL is saved."),
     "webhook-cleared": ("webhook", "The webhook URL is removed: no events are sent."),
+    "webhook-retried": ("deliveries", "The event is sent again now."),
     "verification-saved": ("verification", "The verification options are saved."),
     "opt-out-added": ("opt-outs", "The number is on the opt-out list."),
     "opt-out-present": ("opt-outs", "That number was already on the opt-out list."),
@@ -67,6 +69,7 @@ async def _page(
     options = await svc.verifier.options(account.id)
     rules = svc.verifier.policy(options)
     rows, total = await opt_outs.page(svc.db, account.id, opt_out_page, size=OPT_OUT_PAGE)
+    deliveries = await webhook_deliveries.recent(svc.db, account.id)
 
     def link(to_page: int) -> str:
         return "/console/settings?" + urlencode({"page": to_page}) + "#opt-outs"
@@ -89,6 +92,7 @@ async def _page(
         status=status,
         notice=NOTICES[notice][1] if notice in NOTICES else None,
         webhook=webhook,
+        deliveries=deliveries,
         new_secret=new_secret,
         delivery=delivery,
         rules=rules,
@@ -165,6 +169,22 @@ async def send_test_event(request: Request[Any, Any, Any]) -> Response[str]:
         return await _page(request, session, account, status=409, errors={"webhook": exc.message})
     # The receiver's answer, good or bad, is this page's news: the page itself is fine.
     return await _page(request, session, account, delivery=delivery)
+
+
+@post("/settings/webhook/events/{event_id:int}/retry")
+async def retry_event(request: Request[Any, Any, Any], event_id: FromPath[int]) -> Response[str]:
+    session, account = await current_account(request)
+    await checked_form(request)
+    svc = request.app.state.services
+    try:
+        await webhook_deliveries.retry_now(svc.db, account.id, event_id)
+    except Conflict as exc:  # another account's event is a NotFound: the error page
+        return await _page(
+            request, session, account, status=409, errors={"deliveries": exc.message}
+        )
+    if svc.webhook_sender is not None:
+        svc.webhook_sender.wake()
+    return _done(request, "webhook-retried")
 
 
 def _options_from(form: dict[str, str], server_prefix_hourly: int) -> dict[str, Any]:
@@ -267,6 +287,7 @@ HANDLERS = (
     clear_webhook,
     rotate_secret,
     send_test_event,
+    retry_event,
     set_verification,
     add_opt_out,
     remove_opt_out,

@@ -7,18 +7,9 @@ from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 
-from textgate.console.web import current_account, render
+from textgate.console.web import current_account, page_number, render
 from textgate.services import verification_log
 from textgate.store.db import now_ms
-
-MAX_PAGE = 10_000
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or "1"), 1), MAX_PAGE)
-    except ValueError:
-        return 1
 
 
 @get("/verifications")
@@ -27,7 +18,7 @@ async def verifications_page(request: Request[Any, Any, Any]) -> Response[str]:
     svc = request.app.state.services
     params = request.query_params
     number = verification_log.number_filter(params.get("number"))
-    page = _page_number(params.get("page"))
+    page = page_number(params.get("page"))
     entries, more, rules = await verification_log.page(
         svc.db, svc.verifier, account.id, number=number, page=page, now=now_ms()
     )

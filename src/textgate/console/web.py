@@ -17,6 +17,7 @@ from textgate.console.session import COOKIE, MAX_AGE, Session, SessionCodec
 from textgate.domain import money
 from textgate.errors import Forbidden, InvalidRequest, RateLimited, TextgateError
 from textgate.services.console import ConsoleService
+from textgate.services.console_sessions import ConsoleSessions
 from textgate.store.records import Account
 
 log = logging.getLogger("textgate.console")
@@ -33,6 +34,7 @@ class LoginRequired(Exception):
 class ConsoleState:
     codec: SessionCodec
     service: ConsoleService | None = None
+    sessions: ConsoleSessions | None = None
 
 
 def _when(ms: int | None) -> str:
@@ -57,11 +59,24 @@ def _environment() -> jinja2.Environment:
 _ENV = _environment()
 
 
+#: Pages of a list one may ask for at most (OFFSET grows with the page).
+MAX_PAGE = 10_000
+
+
+def page_number(raw: str | None) -> int:
+    """The `?page=` asked for, as a page from 1 to MAX_PAGE (1 when it is not a number)."""
+    try:
+        return min(max(int(raw or "1"), 1), MAX_PAGE)
+    except ValueError:
+        return 1
+
+
 def state_of(request: Request[Any, Any, Any]) -> ConsoleState:
     state: ConsoleState = request.route_handler.opt["console"]
     if state.service is None:
         svc = request.app.state.services
         state.service = ConsoleService(svc.db, svc.accounts)
+        state.sessions = ConsoleSessions(svc.db, lifetime_ms=MAX_AGE * 1000)
     return state
 
 
@@ -84,15 +99,20 @@ def is_https(request: Request[Any, Any, Any]) -> bool:
     return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
 
 
+def sessions_of(request: Request[Any, Any, Any]) -> ConsoleSessions:
+    sessions = state_of(request).sessions
+    assert sessions is not None
+    return sessions
+
+
 async def current_account(request: Request[Any, Any, Any]) -> tuple[Session, Account]:
-    """The signed-in account, or LoginRequired."""
+    """The signed-in account (its server-side session live), or LoginRequired."""
     session = session_of(request)
-    if session is None or session.account_id is None:
+    if session is None or session.account_id is None or session.token is None:
         raise LoginRequired
-    try:
-        account = await request.app.state.services.accounts.get(session.account_id)
-    except TextgateError:
-        raise LoginRequired from None
+    account = await sessions_of(request).account(session.token, session.account_id)
+    if account is None:
+        raise LoginRequired
     return session, account
 
 
@@ -177,7 +197,8 @@ _TITLES = {
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
     """Errors under /console are HTML pages (the API keeps its JSON shape)."""
     if isinstance(exc, LoginRequired):
-        return redirect(request, "/console/login")
+        # A signed-out cookie in place of one whose session is over.
+        return redirect(request, "/console/login", session=Session.fresh())
     headers: dict[str, str] = {}
     if isinstance(exc, TextgateError):
         status, message = exc.status, exc.message

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
+
 from textgate.domain import bulk, money, text
 from textgate.domain.pricing import PriceTable
 from textgate.errors import AuthError, Conflict, InsufficientCredits, InvalidRequest, NotFound
@@ -54,6 +56,13 @@ class Started:
     segments: int
     encoding: text.Encoding
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyStarted:
+    """A console start whose one-time token had started a job: that job (nothing charged)."""
+
+    job_id: int
 
 
 def rejection_fields(tally: bulk.Tally) -> dict[str, Any]:
@@ -145,6 +154,41 @@ class BulkService:
     async def start(self, caller: Sender, numbers: Sequence[str], body: str) -> Started:
         """Checks, prices, pays for and queues a job; raises InvalidRequest (nothing to send,
         too many numbers, bad text), InsufficientCredits or AuthError (key revoked)."""
+        started = await self._start(caller, numbers, body, None)
+        assert isinstance(started, Started)  # without a token a start is never a repeat
+        return started
+
+    async def start_once(
+        self, caller: Sender, numbers: Sequence[str], body: str, token: str
+    ) -> Started | AlreadyStarted:
+        """`start` for the console: the preview's one-time `token` starts at most one job of
+        the account. Posted again (a double click, a reload), it answers the job it started
+        and charges nothing; two posts at once make one job (`bulk_store.create_job`)."""
+        before = await self._db.read(bulk_store.job_of_token, caller.account_id, token)
+        if before is not None:
+            return self._repeated(caller, before)
+        try:
+            return await self._start(caller, numbers, body, token)
+        except IntegrityError:  # the unique index on the token, if its check was passed
+            found = await self._db.read(bulk_store.job_of_token, caller.account_id, token)
+            if found is None:
+                raise
+            return self._repeated(caller, found)
+
+    def _repeated(self, caller: Sender, job_id: int) -> AlreadyStarted:
+        log.info(
+            "bulk job start repeated",
+            extra={
+                "action": "bulk_job_start_repeated",
+                "job_id": job_id,
+                "account_id": caller.account_id,
+            },
+        )
+        return AlreadyStarted(job_id)
+
+    async def _start(
+        self, caller: Sender, numbers: Sequence[str], body: str, token: str | None
+    ) -> Started | AlreadyStarted:
         if not numbers:
             raise InvalidRequest(f"Field {FIELD} is empty: give at least one number", field=FIELD)
         if len(numbers) > self.max_recipients:
@@ -171,8 +215,11 @@ class BulkService:
             prices={r: self._prices.price_micros(r, info.segments) for r in regions},
             rejected_invalid=tally.counts[bulk.Reason.INVALID],
             rejected_duplicate=tally.counts[bulk.Reason.DUPLICATE],
+            console_token=token,
         )
         outcome = await self._db.write_long(bulk_store.create_job, job, recipients, now=now_ms())
+        if isinstance(outcome, bulk_store.JobRepeated):
+            return self._repeated(caller, outcome.job_id)
         for position in outcome.opted_out:
             index = recipients[position][0]
             tally.add(index, numbers[index], bulk.Reason.OPTED_OUT)

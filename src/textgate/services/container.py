@@ -18,6 +18,7 @@ from textgate.services.webhooks import WebhookService
 from textgate.settings import Settings
 from textgate.store.db import Database
 from textgate.worker.dispatcher import Dispatcher
+from textgate.worker.webhook_sender import WebhookSender
 
 
 @dataclass
@@ -37,3 +38,5 @@ class Services:
     dispatcher: Dispatcher | None = None
     #: The providers' receipt sink; runs with the worker.
     receipts: ReceiptIntake | None = None
+    #: Delivers the webhook outbox; runs with the worker.
+    webhook_sender: WebhookSender | None = None

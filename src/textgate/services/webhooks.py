@@ -101,6 +101,11 @@ class WebhookService:
             )
         return self._client
 
+    @property
+    def longest_send(self) -> float:
+        """Seconds one `send` takes at most (the whole exchange is bounded: see `_post`)."""
+        return self._timeout * 2
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
@@ -182,33 +187,17 @@ class WebhookService:
         if found is None or found.url is None:
             return None
         event_id = rules.new_event_id()
-        secret = self._box.open(account_id, found.secret_sealed)
-        if secret is None:
-            log.error(
-                "a webhook secret could not be opened: is TEXTGATE_CODE_KEY the same on"
-                " every process?",
-                extra={"action": "webhook_unseal_failed", "account_id": account_id},
-            )
-            return Delivery(
-                event_id,
-                event_type,
-                status=None,
-                elapsed_ms=0,
-                error="The signing secret cannot be read (was the server's code key changed?):"
-                " rotate the secret.",
-            )
-        created = int(self._clock())
-        body = json.dumps(
-            {"type": event_type, "id": event_id, "created": created, "data": dict(data)},
-            separators=(",", ":"),
-        ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            rules.EVENT_HEADER: event_type,
-            rules.EVENT_ID_HEADER: event_id,
-            rules.SIGNATURE_HEADER: rules.sign(secret, body, created),
-        }
-        delivery = await self._post(found.url, body, headers, event_id, event_type)
+        now = int(self._clock())
+        delivery = await self.send(
+            account_id,
+            found.url,
+            found.secret_sealed,
+            event_id=event_id,
+            event_type=event_type,
+            created=now,
+            data=data,
+            signed_at=now,
+        )
         log.info(
             "webhook delivered" if delivery.ok else "webhook not delivered",
             extra={
@@ -223,6 +212,52 @@ class WebhookService:
         )
         return delivery
 
+    async def send(
+        self,
+        account_id: int,
+        url: str,
+        secret_sealed: bytes,
+        *,
+        event_id: str,
+        event_type: str,
+        created: int,
+        data: Mapping[str, Any],
+        signed_at: int | None = None,
+    ) -> Delivery:
+        """POSTs one signed event to `url` (no look-up, no log line): `deliver` and the
+        worker's webhook sender, which claims events with their URL and sealed secret, both
+        call it. `created` (unix seconds) is the event's; the signature carries the time of
+        this attempt (`signed_at`, by default now), so a retry hours later still passes a
+        receiver's tolerance check."""
+        secret = self._box.open(account_id, secret_sealed)
+        if secret is None:
+            log.error(
+                "a webhook secret could not be opened: is TEXTGATE_CODE_KEY the same on"
+                " every process?",
+                extra={"action": "webhook_unseal_failed", "account_id": account_id},
+            )
+            return Delivery(
+                event_id,
+                event_type,
+                status=None,
+                elapsed_ms=0,
+                error="The signing secret cannot be read (was the server's code key changed?):"
+                " rotate the secret.",
+            )
+        body = json.dumps(
+            {"type": event_type, "id": event_id, "created": created, "data": dict(data)},
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            rules.EVENT_HEADER: event_type,
+            rules.EVENT_ID_HEADER: event_id,
+            rules.SIGNATURE_HEADER: rules.sign(
+                secret, body, int(self._clock()) if signed_at is None else signed_at
+            ),
+        }
+        return await self._post(url, body, headers, event_id, event_type)
+
     async def _post(
         self, url: str, body: bytes, headers: dict[str, str], event_id: str, event_type: str
     ) -> Delivery:
@@ -234,7 +269,7 @@ class WebhookService:
 
         try:
             # The client's timeout bounds each step; this bounds the whole exchange.
-            async with asyncio.timeout(self._timeout * 2):
+            async with asyncio.timeout(self.longest_send):
                 target, extensions = url, dict[str, Any]()
                 if not self._private_ok:
                     target, extensions = await pinned(url)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from textgate.domain.bulk import JobState, Reason, Recipient, job_state, opted_out_positions
@@ -61,6 +62,9 @@ class NewJob:
     prices: Mapping[str, int]
     rejected_invalid: int
     rejected_duplicate: int
+    #: The console preview's one-time token: a token starts at most one job of an account
+    #: (the unique index on (account_id, console_token) holds it to that under a race).
+    console_token: str | None = None
 
 
 class Refusal(enum.Enum):
@@ -80,6 +84,13 @@ class JobAccepted:
     created_at: int
     #: Positions, in the recipient list given, of the numbers that opted out.
     opted_out: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRepeated:
+    """The console token already started a job: nothing was charged or queued this time."""
+
+    job_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +130,18 @@ class Job:
 
 def create_job(
     conn: Connection, job: NewJob, recipients: Sequence[Recipient], *, now: int
-) -> JobAccepted | JobRefused:
+) -> JobAccepted | JobRefused | JobRepeated:
     """Pays for and queues one message per recipient (those that opted out excepted), all
-    or nothing, in the caller's transaction."""
+    or nothing, in the caller's transaction. A console token that started a job already
+    starts nothing. Starts with a token take the account's lock first (PostgreSQL: its row
+    FOR UPDATE; on SQLite the writer's lock is held already), so a start that committed
+    while this one waited is seen, even when it spent the balance; should two ever both
+    pass the check, the unique index refuses the later (IntegrityError, all rolled back)."""
+    if job.console_token is not None:
+        _lock_balance(conn, job.account_id)
+        started = job_of_token(conn, job.account_id, job.console_token)
+        if started is not None:
+            return JobRepeated(started)
     if job.api_key_id is not None and not accounts_store.live_key_ids(conn, {job.api_key_id}):
         return JobRefused(Refusal.KEY_REVOKED)
     opted = opt_outs.numbers(conn, job.account_id)
@@ -155,6 +175,7 @@ def create_job(
             rejected_opted_out=len(skip),
             price_micros=price,
             created_at=now,
+            console_token=job.console_token,
         )
         .returning(bulk_jobs.c.id)
     ).scalar_one()
@@ -174,6 +195,15 @@ def create_job(
             conn, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, job.api_key_id)
         )
     return JobAccepted(job_id, count, price, now, skip)
+
+
+def job_of_token(conn: Connection, account_id: int, console_token: str) -> int | None:
+    """The id of the account's job started with `console_token`, if there is one."""
+    query = sa.select(bulk_jobs.c.id).where(
+        bulk_jobs.c.account_id == account_id, bulk_jobs.c.console_token == console_token
+    )
+    found = conn.execute(query).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def _rows(

@@ -1,4 +1,8 @@
-"""Inbound messages: what handsets sent to our numbers and sender ids."""
+"""Inbound messages: what handsets sent to our numbers and sender ids.
+
+A message from a number one of our accounts sent to is taken as a reply: it gets the account
+of the latest `message.sent` webhook event to that number (so replies are matched for
+accounts with a webhook, within the events' retention), and a `message.received` event."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from textgate.store import sql
+from textgate.store import sql, webhook_events
 
 #: The widest address SMPP carries is 21 characters; the column holds 32.
 ADDRESS_LENGTH = 32
@@ -45,21 +49,30 @@ def insert(conn: Connection, items: Sequence[NewInbound], *, now: int) -> None:
     cannot hold) become U+FFFD."""
     if not items:
         return
-    sql.execute_many(
-        conn,
-        _INSERT,
-        [
-            (
-                m.account_id,
-                m.provider,
-                m.from_number[:ADDRESS_LENGTH],
-                m.to_number[:ADDRESS_LENGTH],
-                m.text.replace("\0", "\ufffd"),
-                now,
-            )
-            for m in items
-        ],
+    owners = webhook_events.reply_owners(
+        conn, (m.from_number for m in items if m.account_id is None)
     )
+    plain: list[tuple[object, ...]] = []
+    replies: list[tuple[int, int | None]] = []
+    for m in items:
+        reply_to = owners.get(m.from_number) if m.account_id is None else None
+        row = (
+            m.account_id if reply_to is None else reply_to.account_id,
+            m.provider,
+            m.from_number[:ADDRESS_LENGTH],
+            m.to_number[:ADDRESS_LENGTH],
+            m.text.replace("\0", "\ufffd"),
+            now,
+        )
+        if row[0] is None:
+            plain.append(row)
+            continue
+        # Few, and their ids are needed: one at a time.
+        row_id = sql.execute(conn, f"{_INSERT} RETURNING id", row).scalar_one()
+        replies.append((row_id, reply_to.message_id if reply_to is not None else None))
+    if plain:
+        sql.execute_many(conn, _INSERT, plain)
+    webhook_events.on_received(conn, replies, now=now)
 
 
 def recent(conn: Connection, *, limit: int = 100) -> list[InboundMessage]:

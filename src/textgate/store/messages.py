@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from textgate.domain import receipts as receipt_rules
 from textgate.domain.states import MessageKind, MessageStatus
 from textgate.store import accounts as accounts_store
-from textgate.store import bulk_cancel, receipts, sql
+from textgate.store import bulk_cancel, receipts, sql, webhook_events
 from textgate.store.records import Accepted, Claimed, Event, Message, NewMessage
 from textgate.store.tables import message_events, messages
 
@@ -319,7 +319,8 @@ def record(
 ) -> None:
     """Records what providers answered for claimed messages; a failed message's price goes
     back to its account in the same transaction. Receipts that came before their submit
-    was recorded are applied here too (see store.receipts)."""
+    was recorded are applied here too (see store.receipts), and the webhook events of
+    what changed are written (see store.webhook_events)."""
     if submitted:
         sql.execute_many(
             conn,
@@ -329,6 +330,7 @@ def record(
                 for s in submitted
             ],
         )
+        webhook_events.on_sent(conn, [s.message_id for s in submitted], now=now)
         long = [s for s in submitted if s.part_ids]
         if long:
             _record_parts(conn, long)
@@ -352,6 +354,7 @@ def record(
         # Back in the queue: unless their bulk job was cancelled while they were in flight.
         requeued = [r.message_id for r in retries] + [d.message_id for d in deferred]
         bulk_cancel.cancel_requeued(conn, requeued, now=now)
+    failed: list[int] = []
     for f in failures:
         row = sql.execute(
             conn, _MARK_FAILED, (FAILED, f.reason, f.provider, now, now, f.message_id, f.attempt)
@@ -359,6 +362,8 @@ def record(
         if row is not None:
             accounts_store.add_credits(conn, row[0], row[1])
             events.append((f.message_id, FAILED, now, f.reason))
+            failed.append(f.message_id)
+    webhook_events.on_final(conn, failed, now=now)
     if events:
         sql.execute_many(conn, _EVENT, events)
 

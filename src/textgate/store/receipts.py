@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from textgate.domain import receipts as rules
 from textgate.domain.states import MessageStatus, can_move
-from textgate.store import sql
+from textgate.store import sql, webhook_events
 
 #: Ids in one IN list at most.
 CHUNK = 1000
@@ -244,6 +244,7 @@ def _apply(conn: Connection, reports: Sequence[Report], now: int) -> tuple[int, 
     ]
     if moves:
         sql.execute_many(conn, _MOVE, moves)
+        webhook_events.on_final(conn, [move[4] for move in moves], now=now)
     if part_updates:
         sql.execute_many(conn, _PART, [(state, row) for row, state in part_updates.items()])
     if events:

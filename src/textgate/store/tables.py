@@ -234,6 +234,17 @@ bulk_jobs = sa.Table(
     sa.Column("refunded_micros", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("cancelled_at", sa.BigInteger, nullable=True),
+    #: The one-time token of the console preview that started the job (NULL: not started
+    #: from the console). Unique per account: a preview starts at most one job.
+    sa.Column("console_token", sa.String(64), nullable=True),
+    sa.Index(
+        "uq_bulk_jobs_account_id_console_token",
+        "account_id",
+        "console_token",
+        unique=True,
+        sqlite_where=sa.text("console_token IS NOT NULL"),
+        postgresql_where=sa.text("console_token IS NOT NULL"),
+    ),
 )
 
 #: Numbers (E.164) that asked an account not to send them bulk messages.
@@ -256,4 +267,66 @@ webhooks = sa.Table(
     sa.Column("secret_sealed", sa.LargeBinary(128), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+#: The webhook outbox: each event for an account with a webhook URL, written in the
+#: transaction of the change it reports, then delivered (and retried) by the worker's webhook
+#: sender (see store.webhook_events). Ids are never reused (SQLite AUTOINCREMENT): they are
+#: the events' ids receivers de-duplicate by.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    #: message.sent, message.delivered, message.failed, message.received
+    sa.Column("type", sa.String(32), nullable=False),
+    #: The message it reports on (for message.received: the message replied to, if known).
+    sa.Column("message_id", sa.BigInteger, nullable=True),
+    #: message.sent only: the recipient, so replies from that number find the account.
+    sa.Column("to_number", sa.String(20), nullable=True),
+    #: The event's `data`, JSON.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    #: When it is due. While a sender holds it, the end of the sender's lease.
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    #: pending, delivered or failed (attempts used up).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_webhook_events_account_id_id", "account_id", "id"),
+    sa.Index("ix_webhook_events_created_at", "created_at"),
+    #: Partial: replies are matched to the latest message.sent to their number.
+    sa.Index(
+        "ix_webhook_events_to_number_id",
+        "to_number",
+        "id",
+        sqlite_where=sa.text("to_number IS NOT NULL"),
+        postgresql_where=sa.text("to_number IS NOT NULL"),
+    ),
+    #: The queue: only pending events are in it.
+    sa.Index(
+        "ix_webhook_events_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+#: A signed-in console browser. The id is the SHA-256 of the random token its session cookie
+#: carries (the token itself is not kept); deleting the row signs that browser out.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.LargeBinary(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+    #: The browser's User-Agent header, cut to 200 characters.
+    sa.Column("user_agent", sa.String(200), nullable=False, server_default=""),
+    #: The client address it signed in from.
+    sa.Column("client", sa.String(64), nullable=False, server_default=""),
 )
