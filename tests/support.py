@@ -75,6 +75,8 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
 class Hook:
     """One POST a receiver got."""
 
+    path: str
+    #: Header names in lower case.
     headers: dict[str, str]
     body: bytes
 
@@ -92,30 +94,40 @@ class Hook:
 class HookReceiver:
     url: str
     got: list[Hook] = field(default_factory=list)
-    #: The status of each answer, by the POST's number (1 for the first); 200 past the end.
+    #: The status of each answer, by the POST's number (1 for the first); `status` past the end.
     statuses: list[int] = field(default_factory=list)
+    status: int = 200
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [h.event for h in list(self.got) if kind is None or h.event["type"] == kind]
 
 
 @contextlib.contextmanager
-def hook_receiver(statuses: list[int] | None = None, delay: float = 0.0) -> Iterator[HookReceiver]:
-    """An HTTP server in a thread that records every POST and answers `statuses` in turn
-    (then 200), each after `delay` seconds."""
-    receiver = HookReceiver(url="", statuses=list(statuses or []))
+def hook_receiver(
+    statuses: list[int] | None = None,
+    delay: float = 0.0,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Iterator[HookReceiver]:
+    """An HTTP server in a thread (its url ends in /hooks) that records every POST and answers
+    `statuses` in turn (then `status`), with `headers`, each after `delay` seconds."""
+    receiver = HookReceiver(url="", statuses=list(statuses or []), status=status)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
-                receiver.got.append(Hook({k.lower(): v for k, v in self.headers.items()}, body))
+                lowered = {k.lower(): v for k, v in self.headers.items()}
+                receiver.got.append(Hook(self.path, lowered, body))
                 n = len(receiver.got)
-            status = receiver.statuses[n - 1] if n <= len(receiver.statuses) else 200
+            answer = receiver.statuses[n - 1] if n <= len(receiver.statuses) else receiver.status
             if delay:
                 threading.Event().wait(delay)
-            self.send_response(status)
+            self.send_response(answer)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "2")
             self.end_headers()
             with contextlib.suppress(OSError):

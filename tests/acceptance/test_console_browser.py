@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from procs import Server, start_server, stop_server
 
+from support import HookReceiver, hook_receiver
 from textgate.domain import webhooks
 
 CHROMIUM = "/usr/bin/chromium"
@@ -218,47 +216,11 @@ OPTED_OUT = "+14155550100"
 RECEIVER_STATUS = 202
 
 
-@dataclass
-class Received:
-    path: str
-    #: Header names in lower case.
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    url: str
-    requests: list[Received] = field(default_factory=list)
-
-
 @pytest.fixture
-def webhook_receiver() -> Iterator[Receiver]:
+def webhook_receiver() -> Iterator[HookReceiver]:
     """A real HTTP server on loopback that records each POST and answers RECEIVER_STATUS."""
-    receiver = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            receiver.requests.append(Received(self.path, headers, body))  # before answering
-            self.send_response(RECEIVER_STATUS)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_port}/textgate-events"
-    try:
+    with hook_receiver(status=RECEIVER_STATUS) as receiver:
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def choose(driver: WebDriver, field: str, value: str) -> None:
@@ -282,7 +244,7 @@ def at_phone_width(driver: WebDriver, name: str) -> None:
 
 
 def test_settings_verifications_and_operators(
-    console_server: Server, browser: WebDriver, webhook_receiver: Receiver
+    console_server: Server, browser: WebDriver, webhook_receiver: HookReceiver
 ) -> None:
     base = console_server.url
     wait = WebDriverWait(browser, 15)
@@ -300,7 +262,7 @@ def test_settings_verifications_and_operators(
     operators(browser, console_server)
 
 
-def settings(browser: WebDriver, receiver: Receiver) -> None:
+def settings(browser: WebDriver, receiver: HookReceiver) -> None:
     """A webhook URL (its secret shown once, a signed test event), 8-digit codes, an opt-out."""
     wait = WebDriverWait(browser, 15)
     click_to_next_page(browser, browser.find_element(By.LINK_TEXT, "Settings"))
@@ -317,12 +279,12 @@ def settings(browser: WebDriver, receiver: Receiver) -> None:
     assert "The webhook URL is saved." in browser.find_element(By.CLASS_NAME, "notice").text
     shot(browser, "20-settings-webhook-secret")
 
-    assert not receiver.requests
+    assert not receiver.got
     click_to_next_page(browser, button(browser, "Send a test event"))
     result = wait.until(ec.presence_of_element_located((By.ID, "test-result"))).text
     assert f"HTTP {RECEIVER_STATUS}" in result
-    [event] = receiver.requests
-    assert event.path == "/textgate-events"
+    [event] = receiver.got
+    assert event.path == "/hooks"
     assert event.headers["x-textgate-event"] == "test"
     signature = event.headers["x-textgate-signature"]
     assert webhooks.verify(secret_value, event.body, signature, now=time.time()) > 0

@@ -28,6 +28,20 @@ class SmscProcess:
     process: subprocess.Popen[str]
     log_path: Path
 
+    def provider_table(self, **overrides: Any) -> dict[str, Any]:
+        """The `[providers.NAME]` table of an SMPP provider bound to this peer, quick to
+        reconnect; `overrides` change or add keys."""
+        return {
+            "type": "smpp",
+            "host": "127.0.0.1",
+            "port": self.smpp_port,
+            "system_id": SYSTEM_ID,
+            "password": PASSWORD,
+            "source_addr": "TextGate",
+            "reconnect_initial": 0.05,
+            **overrides,
+        }
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -110,10 +124,29 @@ class SmscControl:
     async def reset(self) -> None:
         await self._post("/reset")
 
-    async def inbound(self, sender: str, to: str, text: str, encoding: str | None = None) -> None:
-        body = {"from": sender, "to": to, "text": text}
+    async def inbound(
+        self,
+        sender: str,
+        to: str,
+        text: str,
+        encoding: str | None = None,
+        *,
+        udh: bytes | None = None,
+        sar: tuple[int, int, int] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
+        """One deliver_sm from a handset. A part of a long message carries `udh` (put before
+        the text) or `sar` (reference, total, number: the sar_* TLVs); `raw` is the text's
+        bytes as they go (give `encoding` with it)."""
+        body: dict[str, Any] = {"from": sender, "to": to, "text": text}
         if encoding is not None:
             body["encoding"] = encoding
+        if udh is not None:
+            body["udh"] = udh.hex()
+        if sar is not None:
+            body["sar"] = dict(zip(("ref", "total", "seq"), sar, strict=True))
+        if raw is not None:
+            body["hex"] = raw.hex()
         await self._post("/inbound", body)
 
     async def wait_stats(

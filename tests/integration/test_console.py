@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import html
-import re
-
 import httpx
 
+from console_forms import PASSWORD, csrf_of, log_in, log_out, new_key, sign_up
 from support import MakeAccount
 from textgate.console.session import COOKIE
 from textgate.services.container import Services
 
 Client = httpx.AsyncClient
 SERBIA = "+381690156360"
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-NEW_KEY = re.compile(r'id="new-key" type="text" readonly value="([^"]+)"')
-
-
-async def csrf_of(client: Client, path: str) -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
-async def sign_up(client: Client, email: str, password: str = PASSWORD) -> httpx.Response:
-    token = await csrf_of(client, "/console/signup")
-    return await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": password, "password_again": password},
-    )
-
-
-async def log_in(client: Client, email: str, password: str = PASSWORD) -> httpx.Response:
-    token = await csrf_of(client, "/console/login")
-    return await client.post(
-        "/console/login", data={"csrf": token, "email": email, "password": password}
-    )
-
-
-async def log_out(client: Client) -> None:
-    token = await csrf_of(client, "/console")
-    r = await client.post("/console/logout", data={"csrf": token})
-    assert r.status_code == 303 and r.headers["location"] == "/console/login"
 
 
 async def test_sign_up_brings_the_credit_and_a_working_key(
@@ -53,9 +19,7 @@ async def test_sign_up_brings_the_credit_and_a_working_key(
     r = await sign_up(client, "new@example.com")
     assert r.status_code == 200, r.text
     assert "Your new API key" in r.text
-    found = NEW_KEY.search(r.text)
-    assert found is not None
-    key = html.unescape(found.group(1))
+    key = new_key(r)
     account = await services.accounts.find("new@example.com")
     assert account.credits_micros == services.accounts.signup_credit_micros > 0
     balance = await client.get("/api/balance", headers={"Authorization": f"Bearer {key}"})
@@ -142,9 +106,7 @@ async def test_create_and_revoke_a_key(client: Client, services: Services) -> No
     token = await csrf_of(client, "/console/keys")
     r = await client.post("/console/keys", data={"csrf": token, "name": "production"})
     assert r.status_code == 200
-    found = NEW_KEY.search(r.text)
-    assert found is not None
-    secret = html.unescape(found.group(1))
+    secret = new_key(r)
     keys = await services.accounts.list_keys(account.id)
     assert [k.name for k in keys] == ["default", "production"]
     listing = (await client.get("/console/keys")).text
@@ -183,9 +145,7 @@ async def test_message_log_filters_and_shows_history(client: Client, services: S
     r = await sign_up(client, "log@example.com")
     account = await services.accounts.find("log@example.com")
     await services.accounts.add_credits(account.id, 10_000_000)
-    found = NEW_KEY.search(r.text)
-    assert found is not None
-    auth = {"Authorization": f"Bearer {html.unescape(found.group(1))}"}
+    auth = {"Authorization": f"Bearer {new_key(r)}"}
     ids = []
     for number, text in ((SERBIA, "first hello"), ("+381690156361", "second 100%_sure")):
         sent = await client.post(

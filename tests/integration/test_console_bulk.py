@@ -12,6 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from console_forms import csrf_in, csrf_of, open_account
 from support import MakeAccount
 from textgate.console.bulk_pages import ConsoleSender
 from textgate.delivery.console import ConsoleProvider
@@ -26,8 +27,6 @@ from textgate.store.records import Account
 from textgate.worker.dispatcher import Dispatcher
 
 Client = httpx.AsyncClient
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HIDDEN = re.compile(r'<input type="hidden" name="(numbers|text|start_token)" value="([^"]*)">')
 MAX_FILE = 64 * 1024
 MAX_NUMBERS = 100
@@ -52,24 +51,11 @@ def settings(database_url: str, settings_for: Callable[..., Settings]) -> Settin
     return settings_for(database_url, bulk_max_body_bytes=MAX_FILE, bulk_max_recipients=MAX_NUMBERS)
 
 
-async def csrf_of(client: Client, path: str = "/console/bulk") -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
 async def signed_up(client: Client, services: Services, credits: str = "10") -> Account:
     """A console account, signed in, with `credits` on top of the sign-up credit; OPTED_OUT
     opted out of its bulk messages."""
     email = "bulk@example.com"
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": PASSWORD, "password_again": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
+    await open_account(client, email)
     account = await services.accounts.find(email)
     await services.accounts.add_credits(account.id, money.to_micros(credits))
     await opt_outs.add(services.db, account.id, OPTED_OUT)
@@ -84,7 +70,7 @@ async def upload(
     filename: str = "numbers.csv",
     csrf: str | None = None,
 ) -> httpx.Response:
-    token = await csrf_of(client) if csrf is None else csrf
+    token = await csrf_of(client, "/console/bulk") if csrf is None else csrf
     data = content.encode() if isinstance(content, str) else content
     return await client.post(
         "/console/bulk/preview",
@@ -106,9 +92,7 @@ def stat(page: str, element_id: str) -> str:
 async def start_from(client: Client, preview: httpx.Response) -> int:
     fields = hidden_fields(preview.text)
     assert set(fields) == {"numbers", "text", "start_token"}
-    token = CSRF.search(preview.text)
-    assert token is not None
-    r = await client.post("/console/bulk/start", data={"csrf": token.group(1), **fields})
+    r = await client.post("/console/bulk/start", data={"csrf": csrf_in(preview), **fields})
     assert r.status_code == 303, r.text
     found = re.fullmatch(r"/console/bulk/(\d+)", r.headers["location"])
     assert found is not None
@@ -186,7 +170,7 @@ async def test_start_refuses_what_the_account_cannot_pay_and_tampered_numbers(
     preview = await upload(client, many)
     assert preview.status_code == 200
     assert "Not enough credits" in preview.text and 'id="start"' not in preview.text
-    token = await csrf_of(client)
+    token = await csrf_of(client, "/console/bulk")
     numbers = '["' + '","'.join(many.split("\n")) + '"]'
     once = "t" * 32
     r = await client.post(
@@ -265,7 +249,7 @@ async def test_another_accounts_job_answers_404(
     assert r.status_code == 200, r.text
     theirs = int(r.json()["job_id"])
     await signed_up(client, services)
-    token = await csrf_of(client)
+    token = await csrf_of(client, "/console/bulk")
     for path in (f"/console/bulk/{theirs}", f"/console/bulk/{theirs}/progress"):
         r = await client.get(path)
         assert r.status_code == 404 and is_html(r), path
@@ -317,7 +301,7 @@ async def test_bad_files_answer_html_4xx(client: Client, services: Services) -> 
     no_text = await upload(client, "+381690156360\n", text="")
     assert no_text.status_code == 400 and "text is empty" in no_text.text
     assert 'name="file"' in no_text.text  # the upload form again
-    token = await csrf_of(client)
+    token = await csrf_of(client, "/console/bulk")
     boundary = "b0undary"
     raw = (
         (

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from console_forms import csrf_in, csrf_of, open_account
 from support import MakeAccount
 from textgate.domain import money
 from textgate.services.container import Services
@@ -21,29 +22,14 @@ from textgate.store.records import Account
 from textgate.store.tables import bulk_jobs
 
 Client = httpx.AsyncClient
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HIDDEN = re.compile(r'<input type="hidden" name="(numbers|text|start_token)" value="([^"]*)">')
 #: Two Serbian numbers and one US number: 0.15 + 0.15 + 0.01.
 CSV = "phone\n+381690156360\n+381690000001\n+12015550123\n"
 PRICE = money.to_micros("0.31")
 
 
-async def csrf_of(client: Client, path: str = "/console/bulk") -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
 async def signed_up(client: Client, services: Services, email: str = "once@example.com") -> Account:
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": PASSWORD, "password_again": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
+    await open_account(client, email)
     account = await services.accounts.find(email)
     await services.accounts.add_credits(account.id, money.to_micros("10"))
     return await services.accounts.get(account.id)
@@ -53,15 +39,13 @@ async def start_form(client: Client, csv: str = CSV) -> dict[str, str]:
     """The start form of a fresh preview of `csv`: csrf, numbers, text, start_token."""
     preview = await client.post(
         "/console/bulk/preview",
-        data={"csrf": await csrf_of(client), "text": "Sale today"},
+        data={"csrf": await csrf_of(client, "/console/bulk"), "text": "Sale today"},
         files={"file": ("numbers.csv", csv.encode(), "text/csv")},
     )
     assert preview.status_code == 200, preview.text
     fields = {name: html.unescape(value) for name, value in HIDDEN.findall(preview.text)}
     assert set(fields) == {"numbers", "text", "start_token"}
-    found = CSRF.search(preview.text)
-    assert found is not None
-    return {"csrf": found.group(1), **fields}
+    return {"csrf": csrf_in(preview), **fields}
 
 
 def job_of(r: httpx.Response) -> int:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from smsc import PASSWORD, SYSTEM_ID, SmscProcess, eventually
 
+from console_forms import csrf_of, open_account
 from support import MakeAccount
 from textgate.app import build, create_app, running
 from textgate.services.container import Services
@@ -23,31 +24,12 @@ from textgate.settings import Settings
 Client = httpx.AsyncClient
 SERBIA = "+381690156360"
 OPERATOR_PASSWORD = "operator password 1"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ROW = re.compile(r'<tr id="account-(\d+)">')
-
-
-async def csrf_of(client: Client, path: str) -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
 
 
 async def signed_in(client: Client, services: Services, email: str, *, operator: bool) -> int:
     """Signs up `email` in the console (it stays signed in); makes it an operator if asked."""
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={
-            "csrf": token,
-            "email": email,
-            "password": OPERATOR_PASSWORD,
-            "password_again": OPERATOR_PASSWORD,
-        },
-    )
-    assert r.status_code == 200, r.text
+    await open_account(client, email, OPERATOR_PASSWORD)
     if operator:
         await services.accounts.set_operator(email, True)
     return (await services.accounts.find(email)).id

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from console_forms import csrf_of, log_in, open_account
 from textgate.app import create_app
 from textgate.console.session import COOKIE
 from textgate.services.console_sessions import (
@@ -28,8 +29,6 @@ from textgate.store.tables import console_sessions
 
 Client = httpx.AsyncClient
 Browsers = Callable[..., Client]
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SIGN_OUT = re.compile(r'action="/console/sessions/([0-9a-f]{64})/sign-out"')
 DAY_MS = 86_400_000
 
@@ -54,28 +53,9 @@ async def browsers(settings: Settings, services: Services) -> AsyncIterator[Brow
         await client.aclose()
 
 
-async def csrf_of(client: Client, path: str) -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
-async def sign_up(client: Client, email: str) -> None:
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": PASSWORD, "password_again": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
-
-
-async def log_in(client: Client, email: str, form_page: str = "/console/login") -> None:
-    token = await csrf_of(client, form_page)
-    r = await client.post(
-        "/console/login", data={"csrf": token, "email": email, "password": PASSWORD}
-    )
+async def log_in_as(client: Client, email: str, form_page: str = "/console/login") -> None:
+    """Logs `email` in with the CSRF token of `form_page`, asserting that it worked."""
+    r = await log_in(client, email, page=form_page)
     assert r.status_code == 303 and r.headers["location"] == "/console", r.text
 
 
@@ -130,7 +110,7 @@ async def test_a_copied_cookie_stops_working_at_log_out(
     browsers: Browsers, services: Services
 ) -> None:
     mine = browsers()
-    await sign_up(mine, "copy@example.com")
+    await open_account(mine, "copy@example.com")
     stolen = mine.cookies[COOKIE]
     assert await signed_in(with_cookie(stolen, browsers("203.0.113.9")))  # while it lives
     assert await rows_of(services) == 1
@@ -159,10 +139,10 @@ async def test_every_log_in_is_a_new_session_and_ends_the_one_before(
     browsers: Browsers, services: Services
 ) -> None:
     first = browsers()
-    await sign_up(first, "fix@example.com")
+    await open_account(first, "fix@example.com")
     before = copy_of(first, browsers())
     assert await signed_in(before)
-    await log_in(first, "fix@example.com", "/console")  # again, from the same browser
+    await log_in_as(first, "fix@example.com", "/console")  # again, from the same browser
     assert first.cookies[COOKIE] != before.cookies[COOKIE]
     assert await signed_in(first)
     assert not await signed_in(before)  # the token it had is gone with its session
@@ -171,7 +151,7 @@ async def test_every_log_in_is_a_new_session_and_ends_the_one_before(
     planted = browsers()
     await csrf_of(planted, "/console/login")
     victim = copy_of(planted, browsers())
-    await log_in(victim, "fix@example.com")
+    await log_in_as(victim, "fix@example.com")
     assert not await signed_in(planted)
     assert await signed_in(victim)
 
@@ -180,11 +160,11 @@ async def test_the_sessions_page_lists_them_and_signs_out_others(
     browsers: Browsers, services: Services
 ) -> None:
     laptop = browsers("192.0.2.1", "Laptop <b>Browser</b>/1.0")
-    await sign_up(laptop, "many@example.com")
+    await open_account(laptop, "many@example.com")
     phone = browsers("192.0.2.2", "Phone/2.0")
     tablet = browsers("2001:db8::3", "T" * 500)
-    await log_in(phone, "many@example.com")
-    await log_in(tablet, "many@example.com")
+    await log_in_as(phone, "many@example.com")
+    await log_in_as(tablet, "many@example.com")
     page = await laptop.get("/console/sessions")
     assert page.status_code == 200
     text = page.text
@@ -217,8 +197,8 @@ async def test_the_sessions_page_lists_them_and_signs_out_others(
 
 async def test_another_accounts_session_is_a_404(browsers: Browsers, services: Services) -> None:
     mine, theirs = browsers(), browsers()
-    await sign_up(mine, "me@example.com")
-    await sign_up(theirs, "them@example.com")
+    await open_account(mine, "me@example.com")
+    await open_account(theirs, "them@example.com")
     (their_handle,) = await handles(theirs)
     token = await csrf_of(mine, "/console/sessions")
     for handle in (their_handle, "0" * 64, "not-a-session", their_handle.upper(), "ab" * 40):
@@ -235,8 +215,8 @@ async def test_another_accounts_session_is_a_404(browsers: Browsers, services: S
 
 async def test_sign_outs_without_csrf_are_refused(browsers: Browsers, services: Services) -> None:
     mine, other = browsers(), browsers()
-    await sign_up(mine, "csrf-s@example.com")
-    await log_in(other, "csrf-s@example.com")
+    await open_account(mine, "csrf-s@example.com")
+    await log_in_as(other, "csrf-s@example.com")
     other_handle = await own_handle(other)
     for data in ({}, {"csrf": "made-up"}):
         r = await mine.post("/console/sessions/sign-out-others", data=data)
@@ -256,8 +236,8 @@ async def test_expired_sessions_do_not_work_and_are_pruned(
     browsers: Browsers, services: Services
 ) -> None:
     old, current = browsers(), browsers()
-    await sign_up(old, "exp@example.com")
-    await log_in(current, "exp@example.com")
+    await open_account(old, "exp@example.com")
+    await log_in_as(current, "exp@example.com")
     handle = await own_handle(old)
     assert handle in await handles(current)
 
@@ -272,7 +252,7 @@ async def test_expired_sessions_do_not_work_and_are_pruned(
     assert not await signed_in(old)
     assert handle not in await handles(current)  # not listed once expired
     assert await rows_of(services) == 2  # still stored until the account's next log-in
-    await log_in(browsers(), "exp@example.com")
+    await log_in_as(browsers(), "exp@example.com")
     assert await rows_of(services) == 2  # the expired one went, the new one came
     assert len(await handles(current)) == 2
     assert await signed_in(current)
@@ -333,7 +313,7 @@ async def test_a_cookie_from_before_server_sessions_is_signed_out(
     from textgate.console.session import Session, SessionCodec
 
     client = browsers()
-    await sign_up(client, "legacy@example.com")
+    await open_account(client, "legacy@example.com")
     account = await services.accounts.find("legacy@example.com")
     codec = SessionCodec(key_files.load_or_create(None, services.settings.data_dir, "session.key"))
     legacy = codec.dump(Session.fresh(account.id))

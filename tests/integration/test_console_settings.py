@@ -4,21 +4,18 @@ opt-outs honoured by the API's bulk-sms, CSRF, and one account never seeing anot
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import re
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from console_forms import csrf_of, open_account, post_form
+from support import Hook, hook_receiver
 from textgate import secrets as textgate_secrets
 from textgate.domain import webhooks
 from textgate.services import opt_outs
@@ -27,41 +24,17 @@ from textgate.services.webhooks import WebhookService
 from textgate.store.tables import webhooks as webhooks_table
 
 Client = httpx.AsyncClient
-PASSWORD = "correct horse battery"
 SERBIA = "+381690156360"
 GERMANY = "+4915123456789"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-NEW_KEY = re.compile(r'id="new-key" type="text" readonly value="([^"]+)"')
 NEW_SECRET = re.compile(r'id="new-secret" type="text" readonly value="([^"]+)"')
 
 
 # --- console helpers -----------------------------------------------------------------------
 
 
-async def csrf_of(client: Client, path: str = "/console/settings") -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
-async def sign_up(client: Client, email: str) -> dict[str, str]:
-    """Signs up (and in) through the console; answers the API headers of its first key."""
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": PASSWORD, "password_again": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
-    found = NEW_KEY.search(r.text)
-    assert found is not None
-    return {"Authorization": f"Bearer {html.unescape(found.group(1))}"}
-
-
 async def post(client: Client, path: str, **fields: str) -> httpx.Response:
-    token = await csrf_of(client)
-    return await client.post(path, data={"csrf": token, **fields})
+    """Posts a settings form: `fields` with the settings page's CSRF token."""
+    return await post_form(client, "/console/settings", path, **fields)
 
 
 def secret_in(page: httpx.Response) -> str:
@@ -83,58 +56,6 @@ async def credit(services: Services, email: str, micros: int = 10_000_000) -> in
     return account.id
 
 
-# --- a real webhook receiver on 127.0.0.1 --------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    url: str
-    got: list[Received] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def receiver(
-    status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0
-) -> Iterator[Receiver]:
-    """An HTTP server in a thread that records each POST and answers `status`."""
-    got: list[Received] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            got.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            if delay:
-                time.sleep(delay)
-            self.send_response(status)
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            with contextlib.suppress(OSError):
-                self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/textgate", got=got)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,7 +63,7 @@ def closed_port() -> int:
     return port
 
 
-def assert_signed(received: Received, secret: str) -> dict[str, object]:
+def assert_signed(received: Hook, secret: str) -> dict[str, object]:
     header = received.headers["x-textgate-signature"]
     t = webhooks.verify(secret, received.body, header, now=time.time())
     event: dict[str, object] = json.loads(received.body)
@@ -157,7 +78,7 @@ def assert_signed(received: Received, secret: str) -> dict[str, object]:
 
 
 async def test_webhook_urls_are_checked(client: Client, services: Services) -> None:
-    await sign_up(client, "urls@example.com")
+    await open_account(client, "urls@example.com")
     account = await services.accounts.find("urls@example.com")
     for bad, words in (
         ("ftp://example.com/x", "http:// or https://"),
@@ -190,16 +111,16 @@ async def test_webhook_urls_are_checked(client: Client, services: Services) -> N
 async def test_the_test_event_arrives_signed_with_the_shown_secret(
     client: Client, services: Services
 ) -> None:
-    await sign_up(client, "hook@example.com")
+    await open_account(client, "hook@example.com")
     account = await services.accounts.find("hook@example.com")
-    with receiver() as hook:
+    with hook_receiver() as hook:
         saved = await post(client, "/console/settings/webhook", url=hook.url)
         secret = secret_in(saved)
         r = await post(client, "/console/settings/webhook/test")
         assert r.status_code == 200, r.text
         assert "HTTP 200" in r.text and 'id="test-result"' in r.text
         [received] = hook.got
-    assert received.path == "/hooks/textgate"
+    assert received.path == "/hooks"
     event = assert_signed(received, secret)
     assert event["type"] == "test" and str(event["id"]).startswith("evt_")
     assert isinstance(event["data"], dict) and event["data"]["message"]
@@ -217,8 +138,8 @@ async def test_the_test_event_arrives_signed_with_the_shown_secret(
 
 
 async def test_rotation_changes_the_secret(client: Client, services: Services) -> None:
-    await sign_up(client, "rotate@example.com")
-    with receiver() as hook:
+    await open_account(client, "rotate@example.com")
+    with hook_receiver() as hook:
         old = secret_in(await post(client, "/console/settings/webhook", url=hook.url))
         rotated = await post(client, "/console/settings/webhook/rotate")
         assert rotated.status_code == 200
@@ -234,18 +155,21 @@ async def test_rotation_changes_the_secret(client: Client, services: Services) -
 async def test_a_receiver_that_is_down_or_failing_is_reported_not_a_500(
     client: Client, services: Services
 ) -> None:
-    await sign_up(client, "down@example.com")
+    await open_account(client, "down@example.com")
     url = f"http://127.0.0.1:{closed_port()}/hook"
     await post(client, "/console/settings/webhook", url=url)
     down = await post(client, "/console/settings/webhook/test")
     assert down.status_code == 200, down.text
     assert "was not delivered" in down.text and "Could not connect" in down.text
-    with receiver(status=500) as failing:
+    with hook_receiver(status=500) as failing:
         await post(client, "/console/settings/webhook", url=failing.url)
         r = await post(client, "/console/settings/webhook/test")
         assert r.status_code == 200 and "HTTP 500" in r.text and "not a 2xx" in r.text
         assert len(failing.got) == 1
-    with receiver() as target, receiver(status=302, headers={"Location": target.url}) as moved:
+    with (
+        hook_receiver() as target,
+        hook_receiver(status=302, headers={"Location": target.url}) as moved,
+    ):
         await post(client, "/console/settings/webhook", url=moved.url)
         r = await post(client, "/console/settings/webhook/test")
         assert r.status_code == 200 and "HTTP 302" in r.text
@@ -262,8 +186,8 @@ async def test_a_receiver_that_does_not_answer_times_out(
     )
     services.webhooks, previous = quick, services.webhooks
     try:
-        await sign_up(client, "slow@example.com")
-        with receiver(delay=2.0) as slow:
+        await open_account(client, "slow@example.com")
+        with hook_receiver(delay=2.0) as slow:
             await post(client, "/console/settings/webhook", url=slow.url)
             started = time.monotonic()
             r = await post(client, "/console/settings/webhook/test")
@@ -275,7 +199,7 @@ async def test_a_receiver_that_does_not_answer_times_out(
 
 
 async def test_a_test_event_needs_a_url(client: Client) -> None:
-    await sign_up(client, "nourl@example.com")
+    await open_account(client, "nourl@example.com")
     page = (await client.get("/console/settings")).text
     assert "No URL set" in page and "Send a test event" not in page
     r = await post(client, "/console/settings/webhook/test")
@@ -292,7 +216,7 @@ async def send_code(client: Client, auth: dict[str, str], phone: str) -> httpx.R
 async def test_verification_options_round_trip_and_rule_send_code(
     client: Client, services: Services
 ) -> None:
-    auth = await sign_up(client, "otp@example.com")
+    auth = await open_account(client, "otp@example.com")
     account_id = await credit(services, "otp@example.com")
     r = await post(
         client,
@@ -356,7 +280,7 @@ async def test_verification_options_round_trip_and_rule_send_code(
 async def test_bad_verification_options_are_a_400_and_change_nothing(
     client: Client, services: Services, fields: dict[str, str], words: str
 ) -> None:
-    await sign_up(client, "badotp@example.com")
+    await open_account(client, "badotp@example.com")
     account = await services.accounts.find("badotp@example.com")
     r = await post(client, "/console/settings/verification", mask_codes="yes", **fields)
     assert r.status_code == 400, r.text
@@ -377,7 +301,7 @@ async def bulk_sms(client: Client, auth: dict[str, str], numbers: list[str]) -> 
 async def test_opt_outs_added_and_removed_in_the_console_rule_the_api(
     client: Client, services: Services
 ) -> None:
-    auth = await sign_up(client, "optout@example.com")
+    auth = await open_account(client, "optout@example.com")
     account_id = await credit(services, "optout@example.com")
     added = await post(client, "/console/settings/opt-outs", number="+381 69 015 6360")
     assert notice_of(added) == "opt-out-added"
@@ -405,7 +329,7 @@ async def test_opt_outs_added_and_removed_in_the_console_rule_the_api(
 
 
 async def test_the_opt_out_list_has_pages(client: Client, services: Services) -> None:
-    await sign_up(client, "many@example.com")
+    await open_account(client, "many@example.com")
     account = await services.accounts.find("many@example.com")
     numbers = [f"+38169{i:07d}" for i in range(55)]
     for number in numbers:
@@ -427,14 +351,14 @@ async def test_the_opt_out_list_has_pages(client: Client, services: Services) ->
 async def test_another_accounts_settings_are_never_shown_or_touched(
     client: Client, services: Services
 ) -> None:
-    await sign_up(client, "first@example.com")
+    await open_account(client, "first@example.com")
     first = await services.accounts.find("first@example.com")
-    with receiver() as hook:
+    with hook_receiver() as hook:
         await post(client, "/console/settings/webhook", url=hook.url)
         await post(client, "/console/settings/opt-outs", number=SERBIA)
         await post(client, "/console/settings/verification", allowed_countries="RS")
         client.cookies.clear()
-        await sign_up(client, "second@example.com")
+        await open_account(client, "second@example.com")
         page = (await client.get("/console/settings")).text
         assert hook.url not in page and SERBIA not in page and 'value="RS"' not in page
         assert "No URL set" in page and "No number opted out" in page
@@ -458,7 +382,7 @@ ENDPOINTS = (
 
 
 async def test_posts_without_the_csrf_token_are_refused(client: Client, services: Services) -> None:
-    await sign_up(client, "csrf@example.com")
+    await open_account(client, "csrf@example.com")
     account = await services.accounts.find("csrf@example.com")
     secret = secret_in(await post(client, "/console/settings/webhook", url="https://a.example/"))
     await post(client, "/console/settings/opt-outs", number=SERBIA)
@@ -485,9 +409,8 @@ async def test_signed_out_visitors_are_sent_to_log_in(client: Client) -> None:
     r = await client.get("/console/settings")
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
     await csrf_of(client, "/console/login")  # a session with a CSRF token, but no account
-    token = CSRF.search((await client.get("/console/login")).text)
-    assert token is not None
-    r = await client.post("/console/settings/webhook/rotate", data={"csrf": token.group(1)})
+    token = await csrf_of(client, "/console/login")
+    r = await client.post("/console/settings/webhook/rotate", data={"csrf": token})
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
 
 
@@ -500,8 +423,8 @@ async def test_private_addresses_are_refused_unless_the_operator_allows_them(
     strict = WebhookService(services.db, webhooks.SecretBox(key))
     services.webhooks, previous = strict, services.webhooks
     try:
-        await sign_up(client, "ssrf@example.com")
-        with receiver() as hook:
+        await open_account(client, "ssrf@example.com")
+        with hook_receiver() as hook:
             for url in (hook.url, hook.url.replace("127.0.0.1", "localhost")):
                 await post(client, "/console/settings/webhook", url=url)
                 r = await post(client, "/console/settings/webhook/test")

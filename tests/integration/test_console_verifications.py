@@ -4,18 +4,15 @@ its state, filters and pages, no code ever shown, and no other account's codes."
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 
 import httpx
 
+from console_forms import open_account
 from textgate.services.container import Services
 from verify_support import send_code, use_clock, verify_code, wrong
 
 Client = httpx.AsyncClient
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-NEW_KEY = re.compile(r'id="new-key" type="text" readonly value="([^"]+)"')
 ROW = re.compile(
     r"<tr>\s*<td>(?P<phone>\+\d+)</td>\s*<td>(?P<sent>[^<]*)</td>\s*<td>(?P<expires>[^<]*)</td>"
     r"\s*<td>(?P<attempts>[^<]*)</td>\s*<td><span class=\"status v-[a-z-]+\">(?P<state>[a-z-]+)"
@@ -25,24 +22,10 @@ ROW = re.compile(
 async def sign_up(client: Client, services: Services, email: str) -> dict[str, str]:
     """Signs up (and in) through the console, with credit for many codes; answers the API
     headers of the account's first key."""
-    page = await client.get("/console/signup")
-    token = CSRF.search(page.text)
-    assert token is not None
-    r = await client.post(
-        "/console/signup",
-        data={
-            "csrf": token.group(1),
-            "email": email,
-            "password": PASSWORD,
-            "password_again": PASSWORD,
-        },
-    )
-    assert r.status_code == 200, r.text
-    key = NEW_KEY.search(r.text)
-    assert key is not None
+    auth = await open_account(client, email)
     account = await services.accounts.find(email)
     await services.accounts.add_credits(account.id, 20_000_000)
-    return {"Authorization": f"Bearer {html.unescape(key.group(1))}"}
+    return auth
 
 
 def rows(page: httpx.Response) -> list[dict[str, str]]:

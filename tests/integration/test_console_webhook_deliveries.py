@@ -5,11 +5,11 @@ another account's event is a 404)."""
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 import httpx
 
+from console_forms import csrf_of, open_account, post_form
 from support import MakeAccount, hook_receiver
 from textgate.domain.retry import RetryPolicy
 from textgate.services.container import Services
@@ -19,26 +19,11 @@ from textgate.store.records import Caller
 from textgate.worker.webhook_sender import WebhookSender
 
 Client = httpx.AsyncClient
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SERBIA = "+381690156360"
 
 
-async def csrf_of(client: Client, path: str = "/console/settings") -> str:
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
-
-
 async def sign_up(client: Client, services: Services, email: str) -> Caller:
-    token = await csrf_of(client, "/console/signup")
-    r = await client.post(
-        "/console/signup",
-        data={"csrf": token, "email": email, "password": PASSWORD, "password_again": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
+    await open_account(client, email)
     account = await services.accounts.find(email)
     await services.accounts.add_credits(account.id, 10_000_000)
     [key] = await services.accounts.list_keys(account.id)
@@ -102,7 +87,7 @@ async def test_failed_deliveries_are_listed_and_retried_now(
         assert forged.status_code == 403
         assert (await events_of(services, caller.account_id))[0][1] == "failed"
 
-        retried = await client.post(action, data={"csrf": await csrf_of(client)})
+        retried = await post_form(client, "/console/settings", action)
         assert retried.status_code == 303
         assert retried.headers["location"] == (
             "/console/settings?notice=webhook-retried#deliveries"
@@ -118,7 +103,7 @@ async def test_failed_deliveries_are_listed_and_retried_now(
     assert "s-delivered" in row and "HTTP 200" in row and "Retry now" not in row
     assert "The event is sent again now." in page.text
 
-    again = await client.post(action, data={"csrf": await csrf_of(client)})
+    again = await post_form(client, "/console/settings", action)
     assert again.status_code == 409
     assert "Only a failed event can be retried" in html.unescape(again.text)
 
@@ -137,7 +122,7 @@ async def test_another_accounts_event_is_a_404_and_never_shown(
     await sign_up(client, services, "mine@example.com")
     page = await client.get("/console/settings")
     assert f"evt_{theirs}" not in page.text and "No events yet." in page.text
-    token = await csrf_of(client)
+    token = await csrf_of(client, "/console/settings")
     for event_id in (theirs, theirs + 1000, 99999999999999999999):
         r = await client.post(
             f"/console/settings/webhook/events/{event_id}/retry", data={"csrf": token}

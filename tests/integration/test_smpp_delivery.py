@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess
+from smsc import SmscControl, SmscProcess
 
 from support import NewAccount
 from textgate.app import build, create_app, running
@@ -113,21 +113,14 @@ async def gateway(
     started: list[Gateway] = []
 
     async def start(provider: dict[str, Any] | None = None, **overrides: Any) -> Gateway:
-        table = {
-            "type": "smpp",
-            "host": "127.0.0.1",
-            "port": smsc_peer.smpp_port,
-            "system_id": SYSTEM_ID,
-            "password": PASSWORD,
-            "source_addr": "TextGate",
+        defaults = {
             "window": 20,
-            "reconnect_initial": 0.05,
             "reconnect_max": 0.3,
             "bind_wait": 0.5,
             "throttled_retry_after": 0.2,
             "response_timeout": 5.0,
-            **(provider or {}),
         }
+        table = smsc_peer.provider_table(**(defaults | (provider or {})))
         settings = settings_for(
             database_url,
             providers={"carrier": table},

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess, eventually
+from smsc import PASSWORD, SmscControl, SmscProcess, eventually
 
 from textgate.delivery.base import (
     Inbound,
@@ -59,20 +59,13 @@ async def start(smsc_peer: SmscProcess, smsc: SmscControl) -> AsyncIterator[Star
     async def start(
         wait_bound: bool = True, **overrides: Any
     ) -> tuple[SmppProvider, RecordingSink]:
-        table: dict[str, Any] = {
-            "type": "smpp",
-            "host": "127.0.0.1",
-            "port": smsc_peer.smpp_port,
-            "system_id": SYSTEM_ID,
-            "password": PASSWORD,
-            "source_addr": "TextGate",
+        defaults = {
             "window": 10,
-            "reconnect_initial": 0.05,
             "reconnect_max": 0.5,
             "submit_timeout": 10.0,
             "response_timeout": 5.0,
-            **overrides,
         }
+        table: dict[str, Any] = smsc_peer.provider_table(**(defaults | overrides))
         provider = SmppProvider(SmppConfig.from_mapping("carrier", table))
         sink = RecordingSink()
         await provider.start(sink)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from smsc import PASSWORD, SYSTEM_ID, SmscControl, SmscProcess
+from smsc import SmscControl, SmscProcess
 
 from support import hook_receiver
 from textgate.app import build, create_app, running
@@ -32,18 +32,7 @@ async def test_sent_delivered_failed_and_a_reply_reach_the_webhook(
     await smsc.rules(receipt_stat={UNDELIVERED_TO: "UNDELIV"}, reject={REFUSED_TO: 11})
     settings = settings_for(
         database_url,
-        providers={
-            "carrier": {
-                "type": "smpp",
-                "host": "127.0.0.1",
-                "port": smsc_peer.smpp_port,
-                "system_id": SYSTEM_ID,
-                "password": PASSWORD,
-                "source_addr": "TextGate",
-                "reconnect_initial": 0.05,
-                "bind_wait": 0.5,
-            }
-        },
+        providers={"carrier": smsc_peer.provider_table(bind_wait=0.5)},
         routes=({"prefix": "+", "providers": ["carrier"]},),
         worker_poll_interval=0.02,
     )

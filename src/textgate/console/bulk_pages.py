@@ -28,7 +28,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from textgate.console.session import Session
-from textgate.console.web import checked_form, current_account, redirect, render
+from textgate.console.web import checked_form, current_account, page_number, redirect, render
 from textgate.domain import bulk_csv, money
 from textgate.domain.states import MessageStatus
 from textgate.errors import Conflict, InvalidRequest, PayloadTooLarge
@@ -44,7 +44,6 @@ log = logging.getLogger("textgate.console")
 
 AnyRequest = Request[Any, Any, Any]
 PAGE_SIZE = 25
-MAX_PAGE = 10_000
 #: Refused numbers listed on a preview (the counts are always complete).
 SAMPLES_SHOWN = 20
 #: Room in a request body for the text, the token and the form's own framing.
@@ -83,16 +82,9 @@ def services(request: AnyRequest) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or "1"), 1), MAX_PAGE)
-    except ValueError:
-        return 1
-
-
 async def bulk_page(request: AnyRequest) -> Response[str]:
     session, account = await current_account(request)
-    return await _listing(request, session, account, _page_number(request.query_params.get("page")))
+    return await _listing(request, session, account, page_number(request.query_params.get("page")))
 
 
 async def _listing(

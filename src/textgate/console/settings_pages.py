@@ -15,7 +15,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from textgate.console.session import Session
-from textgate.console.web import checked_form, current_account, redirect, render
+from textgate.console.web import checked_form, current_account, page_number, redirect, render
 from textgate.domain import otp
 from textgate.errors import Conflict, InvalidRequest, TextgateError
 from textgate.services import opt_outs, webhook_deliveries
@@ -23,7 +23,6 @@ from textgate.services.webhooks import Delivery
 from textgate.store.records import Account
 
 OPT_OUT_PAGE = 50
-MAX_PAGE = 10_000
 _EVERY_COUNTRY = {"", "all", "*"}
 MAX_COUNTRIES_FIELD = 1000
 
@@ -37,13 +36,6 @@ NOTICES = {
     "opt-out-removed": ("opt-outs", "The number is off the opt-out list."),
     "opt-out-absent": ("opt-outs", "That number was not on the opt-out list."),
 }
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or "1"), 1), MAX_PAGE)
-    except ValueError:
-        return 1
 
 
 def _done(request: Request[Any, Any, Any], notice: str) -> Response[str]:
@@ -117,7 +109,7 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[str]:
         request,
         session,
         account,
-        opt_out_page=_page_number(params.get("page")),
+        opt_out_page=page_number(params.get("page")),
         notice=params.get("notice"),
     )
 

@@ -14,7 +14,10 @@
 //   POST /drop     destroy every SMPP connection at once
 //   POST /reset    forget records, rules, counters and queued receipts
 //   POST /inbound  {"from", "to", "text", "encoding"?: "gsm7"|"ucs2"|"latin1"}: send a
-//                  non-receipt deliver_sm to a bound receiver; 409 when none is bound
+//                  non-receipt deliver_sm to a bound receiver; 409 when none is bound.
+//                  For one part of a long message, optionally: "udh" (hex, put before
+//                  the text, and esm_class gets UDHI), "sar": {"ref", "total", "seq"} (the
+//                  sar_* TLVs), "hex" (the text's bytes as they are, instead of "text")
 //
 // Rules (numbers are given with or without "+"):
 //   throttle:         {"<number>": K}     answer ESME_RTHROTTLED to the first K submits to it
@@ -92,6 +95,8 @@ function freshStats() {
     receipts_acked: 0,
     receipts_nacked: 0,
     inbound_sent: 0,
+    inbound_acked: 0,
+    inbound_nacked: 0,
     enquire_links: 0,
     unbinds: 0,
     drops: 0,
@@ -219,11 +224,8 @@ function deliver(conn, fields, onLost) {
   conn.unacked.add(entry);
   conn.session.deliver_sm(fields, (resp) => {
     conn.unacked.delete(entry);
-    if (resp.command_status === 0) {
-      stats.receipts_acked += fields.esm_class & 0x04 ? 1 : 0;
-    } else {
-      stats.receipts_nacked += fields.esm_class & 0x04 ? 1 : 0;
-    }
+    const kind = fields.esm_class & 0x04 ? 'receipts' : 'inbound';
+    stats[`${kind}_${resp.command_status === 0 ? 'acked' : 'nacked'}`] += 1;
   });
 }
 
@@ -406,18 +408,26 @@ function inbound(body) {
     throw new Error(`unknown encoding: ${encoding}`);
   }
   const from = String(body.from || '');
-  stats.inbound_sent += 1;
-  deliver(receiver, {
+  const udh = body.udh ? Buffer.from(String(body.udh), 'hex') : null;
+  const bytes = body.hex !== undefined ? Buffer.from(String(body.hex), 'hex') : coded[1]();
+  const fields = {
     source_addr_ton: from.startsWith('+') ? 1 : 0,
     source_addr_npi: from.startsWith('+') ? 1 : 0,
     source_addr: digits(from),
     dest_addr_ton: 0,
     dest_addr_npi: 0,
     destination_addr: String(body.to || ''),
-    esm_class: 0,
+    esm_class: udh ? 0x40 : 0,
     data_coding: coded[0],
-    short_message: coded[1](),
-  }, () => {});
+    short_message: udh ? Buffer.concat([udh, bytes]) : bytes,
+  };
+  if (body.sar) {
+    fields.sar_msg_ref_num = Number(body.sar.ref);
+    fields.sar_total_segments = Number(body.sar.total);
+    fields.sar_segment_seqnum = Number(body.sar.seq);
+  }
+  stats.inbound_sent += 1;
+  deliver(receiver, fields, () => {});
   return { sent: true, connection: receiver.id };
 }
 

@@ -166,9 +166,9 @@ def _decode(run: list[Part]) -> str:
 class _Group:
     __slots__ = ("parts", "started_at")
 
-    def __init__(self, started_at: float, parts: dict[int, Part] | None = None) -> None:
+    def __init__(self, started_at: float) -> None:
         self.started_at = started_at
-        self.parts: dict[int, Part] = parts or {}
+        self.parts: dict[int, Part] = {}
 
 
 class Reassembler:
@@ -208,9 +208,7 @@ class Reassembler:
                 oldest, evicted = self._pending.popitem(last=False)
                 out.append(self._hand_out(oldest, evicted, Outcome.EVICTED, now))
             group = self._pending[key] = _Group(now)
-        if seq in group.parts:
-            return out
-        group.parts[seq] = part
+        group.parts.setdefault(seq, part)
         if len(group.parts) == key.total:
             del self._pending[key]
             out.append(self._hand_out(key, group, Outcome.COMPLETE, now))
@@ -235,14 +233,14 @@ class Reassembler:
         group.parts = {**message.parts, **group.parts}
         self._pending[message.key] = group
 
-    def _hand_out(
-        self, key: GroupKey, group: _Group, outcome: Outcome, now: float
-    ) -> Reassembled:
+    def _hand_out(self, key: GroupKey, group: _Group, outcome: Outcome, now: float) -> Reassembled:
         seen = frozenset(hash(item) for item in group.parts.items())
         self._recent.pop(key, None)
         self._recent[key] = (now, seen)
         while len(self._recent) > self.max_groups:
             self._recent.popitem(last=False)
+        if len(group.parts) == key.total:
+            outcome = Outcome.COMPLETE
         return Reassembled(key, dict(sorted(group.parts.items())), outcome)
 
     def _forget_recent(self, now: float) -> None:

@@ -84,6 +84,11 @@ class SmppConfig:
     queue_full_retry_after: float = 10.0
     #: Seconds `stop` waits for in-flight submits to be answered before it unbinds.
     stop_timeout: float = 5.0
+    #: Seconds the parts of a long inbound message wait for the rest (from the first part);
+    #: then what came is stored with a marker for each missing part.
+    concat_timeout: float = 60.0
+    #: Long inbound messages waiting for parts, at most; the oldest is stored as it is.
+    concat_max_groups: int = 1000
 
     @property
     def source(self) -> tuple[int, int, str]:
@@ -138,6 +143,8 @@ class SmppConfig:
             throttled_retry_after=get.number("throttled_retry_after", 1.0, low=0.0),
             queue_full_retry_after=get.number("queue_full_retry_after", 10.0, low=0.0),
             stop_timeout=get.number("stop_timeout", 5.0, low=0.0),
+            concat_timeout=get.number("concat_timeout", 60.0, low=0.01),
+            concat_max_groups=get.integer("concat_max_groups", 1000, low=1, high=1_000_000),
         )
         for key in ("host", "system_id", "password", "system_type", "address_range"):
             if not getattr(config, key).isascii():

@@ -27,6 +27,7 @@ from textgate.delivery.base import (
 )
 from textgate.delivery.smpp import pdu, receipts
 from textgate.delivery.smpp.config import BindMode, SmppConfig, sender_address
+from textgate.delivery.smpp.inbox import Inbox
 from textgate.delivery.smpp.pacing import Pacer
 from textgate.delivery.smpp.pdu import Status
 from textgate.delivery.smpp.session import BindRefused, LinkClosed, Role, Session, Timing
@@ -91,6 +92,11 @@ class SmppProvider:
             address_range=config.address_range,
         )
         self._sink: ReceiptSink | None = None
+        #: Inbound messages, the parts of long ones joined; `_sweeper` hands over late ones.
+        self._inbox = Inbox(
+            config.name, timeout=config.concat_timeout, max_groups=config.concat_max_groups
+        )
+        self._sweeper: asyncio.Task[None] | None = None
         self._bound = asyncio.Event()
         self._stopping = False
         self._last_error: str | None = None
@@ -109,6 +115,7 @@ class SmppProvider:
             link.task = asyncio.create_task(
                 self._supervise(link), name=f"smpp:{self.name}:{link.role}:{link.index}"
             )
+        self._sweeper = asyncio.create_task(self._inbox.sweep(sink), name=f"smpp:{self.name}:inbox")
 
     async def submit(self, message: Outgoing) -> Submitted:
         if self._stopping:
@@ -142,6 +149,12 @@ class SmppProvider:
         await asyncio.gather(*tasks, return_exceptions=True)
         for link in self._links:
             link.task = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        if self._sink is not None:
+            await self._inbox.flush(self._sink)
         log.info("smpp provider %s stopped", self.name, extra={"action": "smpp_stopped"})
 
     def health(self) -> Health:
@@ -386,7 +399,7 @@ class SmppProvider:
                 return Status.ESME_ROK
             await sink.receipt(receipt)
         else:
-            await sink.inbound(receipts.to_inbound(self.name, message))
+            await self._inbox.accept(sink, message)
         return Status.ESME_ROK
 
 

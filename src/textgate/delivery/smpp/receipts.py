@@ -9,13 +9,15 @@ and/or in the receipt text of SMPP 3.4 appendix B:
 
 The TLVs win where both are present. Neither is matched to our messages here: the receipt
 goes to the sink with the SMSC's id, and the store finds the message by that id.
+
+A handset's message may come in parts: concat.py reads which part it is, inbox.py joins them.
 """
 
 from __future__ import annotations
 
 import re
 
-from textgate.delivery.base import Inbound, Receipt, ReceiptState
+from textgate.delivery.base import Receipt, ReceiptState
 from textgate.delivery.smpp import pdu
 from textgate.domain import text as sms_text
 
@@ -96,18 +98,6 @@ def to_receipt(provider: str, message: pdu.ShortMessage) -> Receipt | None:
     )
 
 
-def to_inbound(provider: str, message: pdu.ShortMessage) -> Inbound:
-    body = message.tlv(pdu.Tag.MESSAGE_PAYLOAD) or message.short_message
-    if message.esm_class & pdu.ESM_UDHI and body:
-        body = body[1 + body[0] :]
-    return Inbound(
-        provider=provider,
-        from_number=_number(message.source_addr, message.source_ton),
-        to=_number(message.destination_addr, message.dest_ton),
-        text=decode_text(message.data_coding, body),
-    )
-
-
 def decode_text(data_coding: int, body: bytes) -> str:
     """The text of a short message in `data_coding` (unknown codings read as Latin-1)."""
     if data_coding == 8:
@@ -130,7 +120,8 @@ def _error_code(raw: dict[str, str], network_error: bytes | None) -> str | None:
     return None
 
 
-def _number(address: str, ton: int) -> str:
+def stored_address(address: str, ton: int) -> str:
+    """An SMPP address as we store it: international numbers (TON 1) with a "+"."""
     if ton == 1 and address.isdigit():
         return f"+{address}"
     return address
