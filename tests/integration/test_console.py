@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 
 from console_forms import PASSWORD, csrf_of, log_in, log_out, new_key, sign_up
@@ -146,13 +148,14 @@ async def test_message_log_filters_and_shows_history(client: Client, services: S
     account = await services.accounts.find("log@example.com")
     await services.accounts.add_credits(account.id, 10_000_000)
     auth = {"Authorization": f"Bearer {new_key(r)}"}
-    ids = []
+    ids, stamps = [], []
     for number, text in ((SERBIA, "first hello"), ("+381690156361", "second 100%_sure")):
         sent = await client.post(
             "/api/send-sms", json={"phone_number": number, "text": text}, headers=auth
         )
         assert sent.status_code == 200, sent.text
         ids.append(sent.json()["data"]["id"])
+        stamps.append(sent.json()["data"]["timestamp"])
     every = (await client.get("/console/messages")).text
     assert "first hello" in every and "second 100%_sure" in every
     by_number = (await client.get("/console/messages", params={"number": "6361"})).text
@@ -163,6 +166,17 @@ async def test_message_log_filters_and_shows_history(client: Client, services: S
     assert "No messages match" in by_status.text
     bad = await client.get("/console/messages", params={"status": "bogus"})
     assert bad.status_code == 400
+    first, last = (datetime.fromtimestamp(ms / 1000, UTC).date() for ms in (stamps[0], stamps[-1]))
+    days = {"from": first.isoformat(), "to": last.isoformat()}
+    by_day = await client.get("/console/messages", params=days)
+    assert "first hello" in by_day.text and "second" in by_day.text
+    assert f'value="{first.isoformat()}"' in by_day.text  # the form keeps the days
+    after = {"from": (last + timedelta(days=1)).isoformat()}
+    assert "No messages match" in (await client.get("/console/messages", params=after)).text
+    before = {"to": (first - timedelta(days=1)).isoformat()}
+    assert "No messages match" in (await client.get("/console/messages", params=before)).text
+    bad_day = await client.get("/console/messages", params={"from": "30/11/2026"})
+    assert bad_day.status_code == 400 and "must be a date" in bad_day.text
     board = (await client.get("/console")).text
     assert 'id="today">2<' in board and 'id="month">2<' in board and 'id="rate">—<' in board
     detail = await client.get(f"/console/messages/{ids[0]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,7 @@ from textgate.console.web import (
     service_of,
 )
 from textgate.domain.states import MessageKind, MessageStatus
-from textgate.errors import NotFound
+from textgate.errors import InvalidRequest, NotFound
 from textgate.store.console import MessageFilter
 from textgate.store.db import now_ms
 
@@ -61,6 +62,17 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[int]) -> 
     return redirect(request, "/console/keys")
 
 
+def _day(raw: str | None, name: str) -> date | None:
+    """A day of the filter form (YYYY-MM-DD, as a date input sends it); empty: no bound."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise InvalidRequest(f"The {name!r} day must be a date like 2026-11-30") from None
+
+
 @get("/messages")
 async def messages_page(request: Request[Any, Any, Any]) -> Response[str]:
     session, account = await current_account(request)
@@ -69,12 +81,20 @@ async def messages_page(request: Request[Any, Any, Any]) -> Response[str]:
         status=(params.get("status") or "").strip() or None,
         number=(params.get("number") or "").strip()[:32] or None,
         search=(params.get("q") or "").strip()[:200] or None,
+        day_from=_day(params.get("from"), "from"),
+        day_to=_day(params.get("to"), "to"),
     )
     page = page_number(params.get("page"))
     rows, more = await service_of(request).messages(account.id, where, page)
     kept = {
         k: v
-        for k, v in (("status", where.status), ("number", where.number), ("q", where.search))
+        for k, v in (
+            ("status", where.status),
+            ("number", where.number),
+            ("q", where.search),
+            ("from", where.day_from and where.day_from.isoformat()),
+            ("to", where.day_to and where.day_to.isoformat()),
+        )
         if v
     }
 

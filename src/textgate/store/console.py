@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -59,6 +60,9 @@ class MessageFilter:
     number: str | None = None
     #: Part of the text or the number.
     search: str | None = None
+    #: Created at or after this day (UTC), and on or before that one.
+    day_from: date | None = None
+    day_to: date | None = None
 
 
 def login_of(conn: Connection, email: str) -> Login | None:
@@ -143,5 +147,14 @@ def list_messages(
                 ),
             )
         )
+    if where.day_from is not None:
+        query = query.where(messages.c.created_at >= _day_ms(where.day_from))
+    if where.day_to is not None:
+        query = query.where(messages.c.created_at < _day_ms(where.day_to + timedelta(days=1)))
     query = query.order_by(messages.c.id.desc()).offset(offset).limit(limit)
     return [_row(r._mapping) for r in conn.execute(query)]
+
+
+def _day_ms(day: date) -> int:
+    """The first millisecond of `day`, UTC."""
+    return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp() * 1000)
