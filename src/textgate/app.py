@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from textgate import __version__, secrets
 from textgate.api import bulk as bulk_api
-from textgate.api import errors, health, messages, textflow, verify
+from textgate.api import callbacks, errors, health, messages, textflow, verify
 from textgate.console import routes as console_routes
 from textgate.delivery.registry import build_router
 from textgate.domain import webhook_events as webhook_rules
@@ -172,6 +172,7 @@ def create_app(
             *bulk_api.handlers(settings),
             *console_routes.handlers(settings),
             messages.get_message,
+            *callbacks.handlers(),
             health.health,
             health.ready,
             health.metrics,

@@ -165,3 +165,31 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient, user: NewAcco
     assert_shape(await client.get("/api/messages/abc", headers=user.headers), 404)
     assert_shape(await client.get(f"/api/messages/{2**64}", headers=user.headers), 404)
     assert_shape(await client.get("/api/messages/-1", headers=user.headers), 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "ctype"),
+    [
+        ("/api/send-sms", b'{"phone_number": "+381690156360", "text": "a\\u0000b"}', "json"),
+        ("/api/send-sms", b"phone_number=%2B381690156360&text=a%00b", "form"),
+        ("/api/bulk-sms", b'{"phone_numbers": ["+381690156360"], "text": "\\u0000"}', "json"),
+    ],
+)
+async def test_nul_in_the_text_is_refused(
+    client: httpx.AsyncClient,
+    user: NewAccount,
+    services: Services,
+    path: str,
+    content: bytes,
+    ctype: str,
+) -> None:
+    """Found by test_api_fuzz: PostgreSQL cannot store U+0000 in text (it answered 500, and
+    failed every message committed in the same batch); SQLite stored it. Now both refuse."""
+    media = {"json": "application/json", "form": "application/x-www-form-urlencoded"}[ctype]
+    r = await client.post(path, content=content, headers={**user.headers, "Content-Type": media})
+    assert_shape(r, 400, "NUL")
+    assert await services.accounts.balance(user.account.id) == 5_000_000
+    ok = await client.post(
+        "/api/send-sms", json={"phone_number": SERBIA, "text": "still fine"}, headers=user.headers
+    )
+    assert ok.status_code == 200, ok.text

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from decimal import Decimal
 
 import httpx
 
 from support import MakeAccount
+from textgate.domain.states import MessageKind
 from textgate.services.container import Services
+from textgate.store.records import Accepted, NewMessage
 
 Client = httpx.AsyncClient
 SERBIA = "+381690156360"
@@ -153,3 +157,39 @@ async def test_openapi_describes_every_route(client: Client) -> None:
         "application/x-www-form-urlencoded",
     }
     assert "200" in send["responses"] and "400" in send["responses"]
+
+
+async def test_openapi_has_no_made_up_examples(client: Client) -> None:
+    """Generated examples (`"status": 5263`, random text) contradicted the contract."""
+    document = (await client.get("/schema/openapi.json")).json()
+    for name, schema in document["components"]["schemas"].items():
+        assert "examples" not in schema, name
+        for prop, value in schema.get("properties", {}).items():
+            assert "examples" not in value, (name, prop)
+
+
+async def test_a_message_that_breaks_its_batch_fails_alone(
+    services: Services, make_account: MakeAccount
+) -> None:
+    """The group commit takes many messages in one transaction: one that the database
+    refuses must not take the others down with it."""
+    user = await make_account("100")
+    good = NewMessage(
+        account_id=user.account.id,
+        api_key_id=user.key_id,
+        kind=MessageKind.SMS,
+        to_number="+381690156360",
+        region="RS",
+        body="fine",
+        encoding="gsm7",
+        segments=1,
+        price_micros=150_000,
+    )
+    unstorable = dataclasses.replace(good, segments=2**70)  # no integer column holds it
+    batch = [good] * 5 + [unstorable] + [good] * 2
+    results = await asyncio.gather(
+        *(services.committer.accept(m) for m in batch), return_exceptions=True
+    )
+    assert isinstance(results[5], Exception)
+    assert all(isinstance(r, Accepted) for i, r in enumerate(results) if i != 5), results
+    assert await services.accounts.balance(user.account.id) == 100_000_000 - 7 * 150_000

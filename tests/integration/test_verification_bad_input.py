@@ -232,3 +232,16 @@ async def test_random_bodies_never_give_a_500(client: httpx.AsyncClient, user: N
         assert body["status"] == r.status_code and isinstance(body["message"], str)
         if route == "/api/verify-code":
             assert isinstance(body["valid"], bool)
+
+
+async def test_openapi_describes_valid_on_verify_code_errors(client: httpx.AsyncClient) -> None:
+    """Every verify-code answer carries `valid` (TextFlow's clients read it unconditionally):
+    the document says so for its errors too, so test_api_fuzz holds the server to it."""
+    document = (await client.get("/schema/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    responses = document["paths"]["/api/verify-code"]["post"]["responses"]
+    for status in ("200", "400", "401", "404", "409", "429"):
+        ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+        schema = schemas[ref.rsplit("/", 1)[1]]
+        assert "valid" in schema["required"], (status, schema)
+        assert {"valid_code", "expires", "attempts_left"} <= set(schema["properties"])

@@ -42,7 +42,7 @@ def test_extension_characters_count_two_septets(ch: str) -> None:
     assert (info.encoding, info.units) == (Encoding.GSM7, 3)
 
 
-@pytest.mark.parametrize("ch", ["`", "ç", "á", "ő", "Ж", "\t", "\x00", "\x1b", "\x7f", "😀"])
+@pytest.mark.parametrize("ch", ["`", "ç", "á", "ő", "Ж", "\t", "\x01", "\x1b", "\x7f", "😀"])
 def test_characters_outside_gsm_need_ucs2(ch: str) -> None:
     assert analyze("abc" + ch).encoding is Encoding.UCS2
 
@@ -129,6 +129,12 @@ def test_lone_surrogate_refused() -> None:
         analyze("abc\ud83d")
 
 
+@pytest.mark.parametrize("text", ["\x00", "abc\x00", "ж\x00ж", "a" * 2000 + "\x00"])
+def test_nul_refused(text: str) -> None:
+    with pytest.raises(InvalidText, match="NUL"):
+        analyze(text)
+
+
 def test_encode_gsm7_known_septets() -> None:
     assert encode("@£$A", Encoding.GSM7) == bytes([0x00, 0x01, 0x02, 0x41])
     assert encode("a€b", Encoding.GSM7) == bytes([0x61, 0x1B, 0x65, 0x62])
@@ -195,6 +201,10 @@ def _units(part: str, encoding: Encoding) -> int:
 @settings(max_examples=300, database=None)
 @given(st.one_of(gsm_text, any_text, mixed_text))
 def test_analyze_and_split_follow_the_rules(text: str) -> None:
+    if "\x00" in text:
+        with pytest.raises(InvalidText, match="NUL"):
+            analyze(text)
+        return
     expected = _expected(text)
     if expected.segments > MAX_SEGMENTS:
         with pytest.raises(InvalidText, match=f"{expected.segments} SMS segments"):

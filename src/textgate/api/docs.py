@@ -17,6 +17,10 @@ class Error(msgspec.Struct):
     ok: bool
     status: int
     message: str
+    #: Why a key or a number was refused, where the message is TextFlow's fixed wording.
+    reason: str | None = None
+    #: The request field at fault.
+    field: str | None = None
 
 
 class SmsData(msgspec.Struct):
@@ -102,6 +106,7 @@ class VerifyCodeReply(msgspec.Struct):
     valid: bool
     valid_code: str | None = None
     expires: int | None = None
+    attempts_left: int | None = None
 
 
 class BulkRejection(msgspec.Struct):
@@ -215,6 +220,10 @@ _REPLIES: dict[str, type[msgspec.Struct]] = {
     "bulk_cancel": BulkCancelReply,
 }
 
+#: Error answers that carry more than `Error`: verify-code's carry `valid` (TextFlow's
+#: clients read it on every answer) and, for a wrong code, `valid_code`/`expires`.
+_ERRORS: dict[str, type[msgspec.Struct]] = {"verify_code": VerifyCodeReply}
+
 _SUMMARIES = {
     "send_sms": "Send an SMS (TextFlow)",
     "balance": "The account's credits (TextFlow)",
@@ -242,16 +251,22 @@ def doc(
             if request_body is not None:
                 self.request_body = request_body
 
-    responses: dict[int, ResponseSpec] = {
-        400: ResponseSpec(Error, description="Bad input, in the TextFlow shape"),
-        401: ResponseSpec(Error, description="Missing, malformed, unknown or revoked API key"),
-        402: ResponseSpec(Error, description="Not enough credits: nothing was queued"),
-        403: ResponseSpec(Error, description="Not allowed for this account (e.g. a country)"),
-        404: ResponseSpec(Error, description="No such thing in the caller's account"),
-        409: ResponseSpec(Error, description="The state forbids it (e.g. a code already used)"),
-        413: ResponseSpec(Error, description="The body is over the size limit"),
-        415: ResponseSpec(Error, description="Neither JSON nor a form"),
-        429: ResponseSpec(Error, description="Rate limited; `retry_after` seconds"),
+    error = _ERRORS.get(name, Error)
+    descriptions = {
+        400: "Bad input, in the TextFlow shape",
+        401: "Missing, malformed, unknown or revoked API key",
+        402: "Not enough credits: nothing was queued",
+        403: "Not allowed for this account (e.g. a country)",
+        404: "No such thing in the caller's account",
+        409: "The state forbids it (e.g. a code already used)",
+        413: "The body is over the size limit",
+        415: "Neither JSON nor a form",
+        429: "Rate limited; `retry_after` seconds",
+    }
+    # No generated examples: made-up values (`status: 5263`) contradict the contract.
+    responses = {
+        status: ResponseSpec(error, description=text, generate_examples=False)
+        for status, text in descriptions.items()
     }
     kwargs: dict[str, Any] = {
         "summary": _SUMMARIES.get(name, name),
@@ -260,5 +275,7 @@ def doc(
         "security": [{"BearerAuth": []}],
     }
     if name in _REPLIES:
-        responses[200] = ResponseSpec(_REPLIES[name], description="Success")
+        responses[200] = ResponseSpec(
+            _REPLIES[name], description="Success", generate_examples=False
+        )
     return kwargs

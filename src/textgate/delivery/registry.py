@@ -18,7 +18,17 @@ def build_provider(name: str, config: Mapping[str, Any]) -> Provider:
         from textgate.delivery.smpp import SmppConfig, SmppProvider
 
         return SmppProvider(SmppConfig.from_mapping(name, config))
-    raise ValueError(f"provider {name!r}: unknown type {kind!r} (known: console, smpp)")
+    if kind == "twilio":
+        from textgate.delivery.http import TwilioConfig, TwilioProvider
+
+        return TwilioProvider(TwilioConfig.from_mapping(name, config))
+    if kind == "vonage":
+        from textgate.delivery.http import VonageConfig, VonageProvider
+
+        return VonageProvider(VonageConfig.from_mapping(name, config))
+    raise ValueError(
+        f"provider {name!r}: unknown type {kind!r} (known: console, smpp, twilio, vonage)"
+    )
 
 
 def build_router(

@@ -90,8 +90,9 @@ _text_info = functools.cache(TextInfo)
 
 
 def analyze(text: str) -> TextInfo:
-    """The encoding, size and segment count of `text`; `InvalidText` if it is empty or
-    needs more than `MAX_SEGMENTS` segments."""
+    """The encoding, size and segment count of `text`; `InvalidText` if it is empty, holds
+    a character no SMS can carry (a lone surrogate, NUL) or needs more than `MAX_SEGMENTS`
+    segments."""
     if not text:
         raise InvalidText("The message text is empty")
     gsm, doubles = _gsm_doubles(text)
@@ -100,6 +101,9 @@ def analyze(text: str) -> TextInfo:
     else:
         if _SURROGATE.search(text) is not None:
             raise InvalidText("The message text contains an unpaired UTF-16 surrogate")
+        if "\x00" in text:
+            # No phone shows it, and PostgreSQL cannot store it in a text column.
+            raise InvalidText("The message text contains a NUL character (U+0000)")
         encoding, single, part = Encoding.UCS2, _UCS2_SINGLE, _UCS2_PART
         doubles = len(_ASTRAL.findall(text))
     units = len(text) + doubles

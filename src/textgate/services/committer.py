@@ -82,6 +82,16 @@ class Committer:
                 messages.accept, [item for item, _ in batch], now=now_ms()
             )
         except Exception as exc:
+            if len(batch) > 1:
+                # One bad message (or a passing fault) must not fail the others with it:
+                # each goes again on its own, and only what fails alone is refused.
+                log.warning(
+                    "accept failed: the batch goes again a message at a time",
+                    extra={"action": "accept_split", "n": len(batch), "error": type(exc).__name__},
+                )
+                for one in batch:
+                    await self._commit([one])
+                return
             log.exception("accept failed", extra={"action": "accept_failed", "n": len(batch)})
             for _, future in batch:
                 if not future.done():

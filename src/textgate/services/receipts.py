@@ -51,6 +51,18 @@ def write(conn: Connection, items: Sequence[Item], *, now: int) -> receipts_stor
     return applied
 
 
+def report_of(receipt: Receipt) -> receipts_store.Report:
+    """A provider's receipt as the store takes it (ids and error codes cut to size)."""
+    error = receipt.error_code[:_ERROR_LENGTH] if receipt.error_code else None
+    return receipts_store.Report(
+        provider=receipt.provider,
+        provider_message_id=receipt.provider_message_id[:_ID_LENGTH],
+        state=receipt.state.value,
+        error_code=error,
+        detail=receipt.raw.get("stat") or receipt.raw.get("message_state"),
+    )
+
+
 class ReceiptIntake:
     def __init__(
         self,
@@ -101,17 +113,7 @@ class ReceiptIntake:
     # -- ReceiptSink ------------------------------------------------------------------
 
     async def receipt(self, receipt: Receipt) -> None:
-        error = receipt.error_code[:_ERROR_LENGTH] if receipt.error_code else None
-        detail = receipt.raw.get("stat") or receipt.raw.get("message_state")
-        await self._enqueue(
-            receipts_store.Report(
-                provider=receipt.provider,
-                provider_message_id=receipt.provider_message_id[:_ID_LENGTH],
-                state=receipt.state.value,
-                error_code=error,
-                detail=detail,
-            )
-        )
+        await self._enqueue(report_of(receipt))
 
     async def inbound(self, message: Inbound) -> None:
         log.info(

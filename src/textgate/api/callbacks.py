@@ -1,0 +1,107 @@
+"""Where HTTP providers report on our messages: Twilio's status callbacks and Vonage's
+delivery receipts. Thin: read the request's parameters, let `services.provider_callbacks`
+check and apply them, answer 200 (a 403 for a forged or unsigned one, a 404 for a provider
+that is not configured), always in the TextFlow shape."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import msgspec
+from litestar import HttpMethod, Request, post, route
+from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
+
+from textgate.api import shapes
+from textgate.errors import InvalidRequest
+from textgate.services import provider_callbacks
+from textgate.services.container import Services
+
+AnyRequest = Request[Any, Any, Any]
+#: Callback bodies are small forms; anything bigger is not one.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _services(request: AnyRequest) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+@post(
+    "/callbacks/twilio/{provider:str}",
+    status_code=200,
+    request_max_body_size=MAX_BODY_BYTES,
+    include_in_schema=False,
+)
+async def twilio_status(request: AnyRequest, provider: FromPath[str]) -> ASGIResponse:
+    call = await _read(request)
+    signature = shapes.header(request, b"x-twilio-signature")
+    applied = await provider_callbacks.twilio_status(_services(request), provider, call, signature)
+    return _answer(applied)
+
+
+@route(
+    ["/callbacks/vonage/{provider:str}", "/callbacks/vonage/{provider:str}/{token:str}"],
+    http_method=[HttpMethod.GET, HttpMethod.POST],
+    status_code=200,
+    request_max_body_size=MAX_BODY_BYTES,
+    include_in_schema=False,
+)
+async def vonage_receipt(request: AnyRequest, provider: FromPath[str]) -> ASGIResponse:
+    call = await _read(request)
+    token = request.path_params.get("token")
+    applied = await provider_callbacks.vonage_receipt(_services(request), provider, call, token)
+    return _answer(applied)
+
+
+def handlers() -> list[Any]:
+    return [twilio_status, vonage_receipt]
+
+
+def _answer(applied: bool) -> ASGIResponse:
+    return shapes.reply(True, 200, "Receipt recorded" if applied else "Nothing to record")
+
+
+async def _read(request: AnyRequest) -> provider_callbacks.Callback:
+    """The request's parameters: a GET's query; a POST's form or JSON body (its query when
+    the body is empty)."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    path = quote(request.scope["path"])
+    params = _form(query)
+    if request.method == "POST":
+        raw = await request.body()
+        if raw.strip():
+            media = (shapes.header(request, b"content-type") or "").split(";", 1)[0].strip()
+            if media.lower() == "application/json":
+                params = _json(raw)
+            else:
+                params = _form(_text(raw))
+    return provider_callbacks.Callback(
+        path_and_query=f"{path}?{query}" if query else path,
+        url=str(request.url),
+        params=params,
+    )
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The callback body is not UTF-8") from None
+
+
+def _form(text: str) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The callback's parameters are not a valid form") from None
+
+
+def _json(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise InvalidRequest("The callback body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("The callback body must be a JSON object")
+    return provider_callbacks.pairs(value)
