@@ -98,3 +98,15 @@ async def test_paced_submits_in_parts_the_bucket_allows() -> None:
     assert clock.now == pytest.approx(1000 + 6 * 0.25)
     free = await throttle.paced("uncapped", [1, 2], submit)
     assert free == [10, 20] and parts[-1] == [1, 2]
+
+
+def test_a_phone_is_capped_by_default_and_its_table_may_say_otherwise() -> None:
+    caps = caps_from(
+        {
+            "phone": {"type": "android"},
+            "fast-phone": {"type": "android", "throughput": 3},
+            "uncapped-phone": {"type": "android", "throughput": 0},
+            "carrier": {"type": "smpp"},
+        }
+    )
+    assert caps == {"phone": 1.0, "fast-phone": 3.0}

@@ -1,7 +1,8 @@
-"""Where HTTP providers report on our messages: Twilio's status callbacks and Vonage's
-delivery receipts. Thin: read the request's parameters, let `services.provider_callbacks`
-check and apply them, answer 200 (a 403 for a forged or unsigned one, a 404 for a provider
-that is not configured), always in the TextFlow shape."""
+"""Where HTTP providers report on our messages: Twilio's status callbacks, Vonage's
+delivery receipts and the Android phone's webhooks. Thin: read the request's parameters
+(the Android route: its raw body and signature headers), let `services.provider_callbacks`
+(`services.android_events`) check and apply them, answer 200 (a 403 for a forged or
+unsigned one, a 404 for a provider that is not configured), always in the TextFlow shape."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from litestar.response.base import ASGIResponse
 
 from textgate.api import shapes
 from textgate.errors import InvalidRequest
-from textgate.services import provider_callbacks
+from textgate.services import android_events, provider_callbacks
 from textgate.services.container import Services
 
 AnyRequest = Request[Any, Any, Any]
@@ -54,8 +55,26 @@ async def vonage_receipt(request: AnyRequest, provider: FromPath[str]) -> ASGIRe
     return _answer(applied)
 
 
+@post(
+    "/callbacks/android/{provider:str}",
+    status_code=200,
+    request_max_body_size=MAX_BODY_BYTES,
+    include_in_schema=False,
+)
+async def android_event(request: AnyRequest, provider: FromPath[str]) -> ASGIResponse:
+    """A webhook from the SMS Gateway for Android app: checked over its raw body."""
+    applied = await android_events.android_event(
+        _services(request),
+        provider,
+        await request.body(),
+        shapes.header(request, b"x-signature"),
+        shapes.header(request, b"x-timestamp"),
+    )
+    return _answer(applied)
+
+
 def handlers() -> list[Any]:
-    return [twilio_status, vonage_receipt]
+    return [twilio_status, vonage_receipt, android_event]
 
 
 def _answer(applied: bool) -> ASGIResponse:

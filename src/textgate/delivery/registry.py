@@ -26,8 +26,12 @@ def build_provider(name: str, config: Mapping[str, Any]) -> Provider:
         from textgate.delivery.http import VonageConfig, VonageProvider
 
         return VonageProvider(VonageConfig.from_mapping(name, config))
+    if kind == "android":
+        from textgate.delivery.http.android import AndroidConfig, AndroidProvider
+
+        return AndroidProvider(AndroidConfig.from_mapping(name, config))
     raise ValueError(
-        f"provider {name!r}: unknown type {kind!r} (known: console, smpp, twilio, vonage)"
+        f"provider {name!r}: unknown type {kind!r} (known: console, smpp, twilio, vonage, android)"
     )
 
 

@@ -23,6 +23,7 @@ from textgate.services.console import month_and_day_start
 from textgate.store import accounts as accounts_store
 from textgate.store import operators as operators_store
 from textgate.store.db import Database
+from textgate.worker import throttle
 
 log = logging.getLogger("textgate.operators")
 
@@ -181,7 +182,7 @@ class OperatorService:
         views = []
         for name, provider in self._router.providers.items():
             config = self._config.get(name, {})
-            cap = config.get("throughput", 0)
+            cap = throttle.cap_of(config)
             if isinstance(cap, bool):
                 cap = 0
             routes = tuple(

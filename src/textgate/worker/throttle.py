@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from textgate.delivery.http import android
+
 T = TypeVar("T")
 R = TypeVar("R")
 #: Clocks are floats: 0.9999999999995 tokens is one token.
@@ -62,11 +64,21 @@ class TokenBucket:
         return max(0.0, (1.0 - self._tokens) / self.rate)
 
 
+#: Caps a provider type has unless its table sets `throughput`: a phone sends about one SMS
+#: a second, and carriers flag a phone that sends much faster.
+DEFAULT_CAPS = {"android": android.DEFAULT_THROUGHPUT}
+
+
+def cap_of(config: Mapping[str, Any]) -> Any:
+    """A provider table's `throughput` (messages a second; 0: no cap), or its type's default."""
+    return config.get("throughput", DEFAULT_CAPS.get(str(config.get("type", "")), 0))
+
+
 def caps_from(providers: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
     """The throughput caps of the configured providers; `ValueError` naming a bad one."""
     caps: dict[str, float] = {}
     for name, config in providers.items():
-        value = config.get("throughput", 0)
+        value = cap_of(config)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"provider {name!r}: throughput must be a number (messages/second)")
         if value < 0 or not math.isfinite(value):
