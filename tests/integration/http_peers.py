@@ -294,6 +294,38 @@ class TwilioPeer(HttpPeer):
         signature = twilio_signature(token or self.auth_token, url, params)
         return url, params, {"X-Twilio-Signature": signature}
 
+    def incoming(
+        self,
+        url: str,
+        from_number: str,
+        to: str,
+        body: str,
+        *,
+        token: str | None = None,
+        segments: int = 1,
+    ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """The incoming-message webhook Twilio would POST to `url` (the number's "A message
+        comes in" URL): (form, headers), signed with `token` (default: the auth token)."""
+        with self._lock:
+            sid = next(self._sids)
+        params = [
+            ("AccountSid", self.account_sid),
+            ("ApiVersion", "2010-04-01"),
+            ("Body", body),
+            ("From", from_number),
+            ("FromCountry", "RS"),
+            ("MessageSid", sid),
+            ("MessagingServiceSid", ""),
+            ("NumMedia", "0"),
+            ("NumSegments", str(segments)),
+            ("SmsMessageSid", sid),
+            ("SmsSid", sid),
+            ("SmsStatus", "received"),
+            ("To", to),
+        ]
+        signature = twilio_signature(token or self.auth_token, url, params)
+        return params, {"X-Twilio-Signature": signature}
+
 
 def _twilio_error(status: int, code: int, message: str) -> Answer:
     return Answer(
@@ -444,6 +476,48 @@ class VonagePeer(HttpPeer):
             params["timestamp"] = str(now)
             params["nonce"] = "6c8e1b2f-a=b&c"
             params["sig"] = vonage_signature(secret, params, method)
+        return params
+
+    def inbound(
+        self,
+        msisdn: str,
+        to: str,
+        text: str,
+        *,
+        secret: str | None = None,
+        concat: tuple[int, int, int] | None = None,
+        kind: str = "text",
+        timestamp: int | None = None,
+    ) -> dict[str, str]:
+        """The inbound SMS webhook Vonage would send (numbers as digits, no "+"); one part
+        of a long message with `concat` (reference, total, part); signed with `secret`."""
+        now = int(time.time()) if timestamp is None else timestamp
+        with self._lock:
+            message_id = next(self._ids)
+        params = {
+            "msisdn": msisdn.removeprefix("+"),
+            "to": to.removeprefix("+"),
+            "messageId": message_id,
+            "text": text,
+            "type": kind,
+            "keyword": text.split(" ", 1)[0].upper() if text else "",
+            "api-key": self.api_key,
+            "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)),
+        }
+        if concat is not None:
+            reference, total, part = concat
+            params.update(
+                {
+                    "concat": "true",
+                    "concat-ref": str(reference),
+                    "concat-total": str(total),
+                    "concat-part": str(part),
+                }
+            )
+        if secret is not None:
+            params["timestamp"] = str(now)
+            params["nonce"] = "0f3b6a1e-inbound"
+            params["sig"] = vonage_signature(secret, params)
         return params
 
     def message_ids(self) -> Iterator[str]:

@@ -159,6 +159,24 @@ async def test_openapi_describes_every_route(client: Client) -> None:
     assert "200" in send["responses"] and "400" in send["responses"]
 
 
+async def test_openapi_lists_only_the_errors_each_route_answers(client: Client) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    # TextFlow answers a bad key on send-sms and the bulk routes with 400, never 401.
+    assert statuses("/api/send-sms", "post") == {"200", "400", "402", "413", "415"}
+    assert statuses("/api/bulk-sms", "post") == {"200", "400", "402", "413", "415"}
+    assert statuses("/api/bulk-count", "get") == {"200", "400"}
+    assert statuses("/api/balance", "get") == {"200", "401"}
+    assert statuses("/api/messages/{message_id}", "get") == {"200", "401", "404"}
+    assert statuses("/api/bulk/{job_id}", "get") == {"200", "401", "404"}
+    assert statuses("/api/bulk/{job_id}/cancel", "post") == {"200", "401", "404", "409"}
+    assert {"402", "403", "429"} <= statuses("/api/send-code", "post")
+    assert "402" not in statuses("/api/verify-code", "post")
+
+
 async def test_openapi_has_no_made_up_examples(client: Client) -> None:
     """Generated examples (`"status": 5263`, random text) contradicted the contract."""
     document = (await client.get("/schema/openapi.json")).json()

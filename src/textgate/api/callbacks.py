@@ -1,8 +1,10 @@
 """Where HTTP providers report on our messages: Twilio's status callbacks, Vonage's
-delivery receipts and the Android phone's webhooks. Thin: read the request's parameters
-(the Android route: its raw body and signature headers), let `services.provider_callbacks`
-(`services.android_events`) check and apply them, answer 200 (a 403 for a forged or
-unsigned one, a 404 for a provider that is not configured), always in the TextFlow shape."""
+delivery receipts, the Android phone's webhooks, and Twilio's and Vonage's inbound SMS
+(`services.provider_inbound`; Twilio's answered with empty TwiML). Thin: read the
+request's parameters (the Android route: its raw body and signature headers), let
+`services.provider_callbacks` (`services.android_events`) check and apply them, answer
+200 (a 403 for a forged or unsigned one, a 404 for a provider that is not configured),
+always in the TextFlow shape."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
 from textgate.api import shapes
+from textgate.delivery.http import inbound
 from textgate.errors import InvalidRequest
-from textgate.services import android_events, provider_callbacks
+from textgate.services import android_events, provider_callbacks, provider_inbound
 from textgate.services.container import Services
 
 AnyRequest = Request[Any, Any, Any]
@@ -56,6 +59,40 @@ async def vonage_receipt(request: AnyRequest, provider: FromPath[str]) -> ASGIRe
 
 
 @post(
+    "/callbacks/twilio/{provider:str}/inbound",
+    status_code=200,
+    request_max_body_size=MAX_BODY_BYTES,
+    include_in_schema=False,
+)
+async def twilio_inbound(request: AnyRequest, provider: FromPath[str]) -> ASGIResponse:
+    """An incoming message (its own route, so status callbacks and messages never mix),
+    answered with empty TwiML: no reply is sent."""
+    call = await _read(request)
+    signature = shapes.header(request, b"x-twilio-signature")
+    await provider_inbound.twilio_inbound(_services(request), provider, call, signature)
+    return ASGIResponse(body=inbound.TWIML_EMPTY.encode(), status_code=200, media_type="text/xml")
+
+
+@route(
+    [
+        "/callbacks/vonage/{provider:str}/inbound",
+        "/callbacks/vonage/{provider:str}/inbound/{token:str}",
+    ],
+    http_method=[HttpMethod.GET, HttpMethod.POST],
+    status_code=200,
+    request_max_body_size=MAX_BODY_BYTES,
+    include_in_schema=False,
+)
+async def vonage_inbound(request: AnyRequest, provider: FromPath[str]) -> ASGIResponse:
+    """An inbound SMS (or one part of a long one). "inbound" can never be a callback token
+    (those are 16 characters or more), so the receipts route keeps its tokens."""
+    call = await _read(request)
+    token = request.path_params.get("token")
+    stored = await provider_inbound.vonage_inbound(_services(request), provider, call, token)
+    return shapes.reply(True, 200, "Message received" if stored else "Nothing to record")
+
+
+@post(
     "/callbacks/android/{provider:str}",
     status_code=200,
     request_max_body_size=MAX_BODY_BYTES,
@@ -74,7 +111,7 @@ async def android_event(request: AnyRequest, provider: FromPath[str]) -> ASGIRes
 
 
 def handlers() -> list[Any]:
-    return [twilio_status, vonage_receipt, android_event]
+    return [twilio_status, twilio_inbound, vonage_receipt, vonage_inbound, android_event]
 
 
 def _answer(applied: bool) -> ASGIResponse:

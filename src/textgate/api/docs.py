@@ -237,6 +237,36 @@ _SUMMARIES = {
 }
 
 
+_DESCRIPTIONS = {
+    400: "Bad input, in the TextFlow shape",
+    401: "Missing, malformed, unknown or revoked API key",
+    402: "Not enough credits: nothing was queued",
+    403: "Not allowed for this account (e.g. a country)",
+    404: "No such thing in the caller's account",
+    409: "The state forbids it (e.g. a code already used)",
+    413: "The body is over the size limit",
+    415: "Neither JSON nor a form",
+    429: "Rate limited; `retry_after` seconds",
+}
+_BAD_KEY_400 = "Bad input, or a missing, malformed, unknown or revoked API key (as TextFlow)"
+#: The routes that answer a bad key with 400, as TextFlow does, never 401.
+_KEY_AS_400 = {(400, "send_sms"), (400, "bulk_sms"), (400, "bulk_count")}
+#: The errors each route can answer: a body (400 bad input, 413, 415) only where one is
+#: read, 402 where credits are spent, 404/409 where an id or a state is looked at, 429 where
+#: the verification rate limits apply.
+_STATUSES: dict[str, tuple[int, ...]] = {
+    "send_sms": (400, 402, 413, 415),
+    "balance": (401,),
+    "message": (401, 404),
+    "send_code": (400, 401, 402, 403, 413, 415, 429),
+    "verify_code": (400, 401, 404, 409, 413, 415, 429),
+    "bulk_sms": (400, 402, 413, 415),
+    "bulk_count": (400,),
+    "bulk_job": (401, 404),
+    "bulk_cancel": (401, 404, 409),
+}
+
+
 def doc(
     name: str, *, body: dict[str, tuple[dict[str, Schema], list[str]]] | None = None
 ) -> dict[str, Any]:
@@ -244,29 +274,28 @@ def doc(
     if body:
         _BODIES.update(body)
     request_body = _request_body(name)
+    errors = _STATUSES.get(name, tuple(_DESCRIPTIONS))  # a new route: all, till it is listed
+    documented = {"200", *map(str, errors)}
 
     @dataclass
     class _Operation(Operation):
         def __post_init__(self) -> None:
             if request_body is not None:
                 self.request_body = request_body
+            if self.responses:
+                # Litestar adds a 400 of its own to routes with path parameters; ours are
+                # parsed by the router (a bad one is a 404), so that 400 never happens.
+                self.responses = {k: v for k, v in self.responses.items() if k in documented}
 
     error = _ERRORS.get(name, Error)
-    descriptions = {
-        400: "Bad input, in the TextFlow shape",
-        401: "Missing, malformed, unknown or revoked API key",
-        402: "Not enough credits: nothing was queued",
-        403: "Not allowed for this account (e.g. a country)",
-        404: "No such thing in the caller's account",
-        409: "The state forbids it (e.g. a code already used)",
-        413: "The body is over the size limit",
-        415: "Neither JSON nor a form",
-        429: "Rate limited; `retry_after` seconds",
-    }
     # No generated examples: made-up values (`status: 5263`) contradict the contract.
     responses = {
-        status: ResponseSpec(error, description=text, generate_examples=False)
-        for status, text in descriptions.items()
+        status: ResponseSpec(
+            error,
+            description=_BAD_KEY_400 if (status, name) in _KEY_AS_400 else _DESCRIPTIONS[status],
+            generate_examples=False,
+        )
+        for status in errors
     }
     kwargs: dict[str, Any] = {
         "summary": _SUMMARIES.get(name, name),

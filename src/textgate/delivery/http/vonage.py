@@ -12,10 +12,14 @@ says.
 Delivery receipts come as GET or POST (form or JSON) to `/callbacks/vonage/{name}`. They
 are trusted when signed (`signature_secret`: the `sig` parameter, see `signature`) and/or
 when the URL carries the provider's `callback_token` (`/callbacks/vonage/{name}/{token}`).
+Inbound SMS are checked the same way (`inbound`); the parts of a long one wait in the
+provider's `inbox`, swept while the provider runs and handed over when it stops.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import hashlib
 import hmac
@@ -40,6 +44,7 @@ from textgate.delivery.base import (
 )
 from textgate.delivery.http.client import HttpLink, json_object, scrub
 from textgate.delivery.http.config import HttpOptions, Table
+from textgate.delivery.http.inbox import PartsInbox
 from textgate.domain.text import Encoding
 
 DEFAULT_BASE_URL = "https://rest.nexmo.com"
@@ -180,12 +185,22 @@ class VonageProvider:
         self._link = HttpLink(
             config.name, config.http, probe=self._probe, describe=describe, client=client
         )
+        #: Parts of long inbound messages waiting for the rest (see `inbox`).
+        self.inbox = PartsInbox(config.name)
+        self._sink: ReceiptSink | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- Provider ---------------------------------------------------------------------
 
     async def start(self, sink: ReceiptSink) -> None:
-        """Receipts come as webhooks to the API (`api.callbacks`), not through here."""
+        """Receipts and inbound messages come as webhooks to the API (`api.callbacks`), not
+        through here; `sink` gets the long inbound messages whose parts time out."""
         self._link.start()
+        self._sink = sink
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(
+                self.inbox.sweep(sink), name=f"textgate-{self.name}-inbox"
+            )
 
     async def submit(self, message: Outgoing) -> Submitted:
         sender = message.sender or self.config.sender
@@ -217,6 +232,13 @@ class VonageProvider:
         return Submitted(names[0], part_ids=tuple(names) if len(names) > 1 else ())
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._sink is not None:
+            await self.inbox.flush(self._sink)
         await self._link.stop()
 
     def health(self) -> Health:
