@@ -32,6 +32,7 @@ if shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None:
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -90,11 +91,19 @@ def fill(driver: WebDriver, field: str, value: str) -> None:
 
 
 def click_to_next_page(driver: WebDriver, element: WebElement) -> None:
-    """Clicks a link or submit button and waits until the page it was on is gone (else a
-    wait for an element could find it on the old page)."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Clicks a link or submit button and waits until the next page has loaded (else a wait
+    for an element could find it on the old page). The old page is marked with a script
+    variable, which the new one does not have: asking an element of the old page whether it
+    is stale can itself fail in chromedriver ("Node with given id does not belong to the
+    document") while the pages swap."""
+    driver.execute_script("window.textgateOldPage = true;")
     element.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(page))
+    # A script run while the pages swap may fail: ask again.
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.textgateOldPage !== true && document.readyState === 'complete';"
+        )
+    )
 
 
 def test_sign_up_key_send_log_bulk_and_log_out(
