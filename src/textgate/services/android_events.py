@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from textgate.delivery.base import Inbound, Receipt
 from textgate.delivery.http.android import AndroidProvider, read_body
-from textgate.domain.phones import mask_phone
 from textgate.errors import Forbidden, InvalidRequest, NotFound
-from textgate.services import receipts
 from textgate.services.container import Services
-from textgate.store import inbound as inbound_store
-from textgate.store.db import now_ms
+from textgate.services.provider_callbacks import StoreSink, refused
 
 log = logging.getLogger("textgate.services.callbacks")
 
@@ -36,19 +32,17 @@ async def android_event(
         raise NotFound(f"No Android provider named {name!r}")
     why = provider.check_signature(body, signature, timestamp)
     if why is not None:
-        log.warning(
-            "callback refused: %s", why, extra={"action": "callback_refused", "provider": name}
-        )
+        refused(name, why)
         raise Forbidden("Invalid signature")
     parsed = read_body(body)
     if parsed is None:
         raise InvalidRequest("The webhook body must be a JSON object")
     event = provider.event_of(parsed)
     if event.inbound is not None:
-        await _inbound(svc, event.inbound)
+        await StoreSink(svc).inbound(event.inbound)
         return True
     if event.receipt is not None:
-        await _receipt(svc, event.receipt)
+        await StoreSink(svc).receipt(event.receipt)
         return True
     log.info(
         "android webhook %s ignored",
@@ -56,31 +50,3 @@ async def android_event(
         extra={"action": "callback_ignored", "provider": name},
     )
     return False
-
-
-async def _receipt(svc: Services, receipt: Receipt) -> None:
-    if svc.receipts is not None:
-        await svc.receipts.receipt(receipt)
-        return
-    await svc.db.write(receipts.write, [receipts.report_of(receipt)], now=now_ms())
-    svc.metrics.receipts.labels(receipt.state.value).inc()
-
-
-async def _inbound(svc: Services, message: Inbound) -> None:
-    if svc.receipts is not None:
-        await svc.receipts.inbound(message)
-        return
-    log.info(
-        "inbound message from %s to %s",
-        mask_phone(message.from_number),
-        mask_phone(message.to),
-        extra={"action": "inbound_received", "provider": message.provider},
-    )
-    item = inbound_store.NewInbound(
-        provider=message.provider,
-        from_number=message.from_number,
-        to_number=message.to,
-        text=message.text,
-    )
-    await svc.db.write(receipts.write, [item], now=now_ms())
-    svc.metrics.inbound.inc()

@@ -14,11 +14,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from textgate.delivery.base import Receipt
+from textgate.delivery.base import Inbound, Receipt
 from textgate.delivery.http import TwilioProvider, VonageProvider
+from textgate.domain.phones import mask_phone
 from textgate.errors import Forbidden, NotFound
 from textgate.services import receipts
 from textgate.services.container import Services
+from textgate.store import inbound as inbound_store
 from textgate.store.db import now_ms
 
 log = logging.getLogger("textgate.services.callbacks")
@@ -41,13 +43,7 @@ async def twilio_status(svc: Services, name: str, call: Callback, signature: str
 
     `NotFound` for a provider name that is not a Twilio provider, `Forbidden` for a
     signature that is missing or wrong."""
-    provider = svc.router.providers.get(name)
-    if not isinstance(provider, TwilioProvider):
-        raise NotFound(f"No Twilio provider named {name!r}")
-    urls = provider.callback_urls(call.path_and_query, call.url)
-    if not provider.check_signature(urls, call.params, signature):
-        _refused(name, "wrong or missing X-Twilio-Signature")
-        raise Forbidden("Invalid signature")
+    provider = checked_twilio(svc, name, call, signature)
     return await _apply(svc, provider.receipt_of(dict(call.params)), name)
 
 
@@ -56,15 +52,75 @@ async def vonage_receipt(svc: Services, name: str, call: Callback, token: str | 
 
     `NotFound` for a provider name that is not a Vonage provider, `Forbidden` when the
     request's signature or token does not check out."""
+    provider, params = checked_vonage(svc, name, call, token)
+    return await _apply(svc, provider.receipt_of(params), name)
+
+
+def checked_twilio(
+    svc: Services, name: str, call: Callback, signature: str | None
+) -> TwilioProvider:
+    """The Twilio provider `name`, once the callback's signature checks out: `NotFound` for a
+    name that is not a Twilio provider, `Forbidden` for a signature missing or wrong."""
+    provider = svc.router.providers.get(name)
+    if not isinstance(provider, TwilioProvider):
+        raise NotFound(f"No Twilio provider named {name!r}")
+    urls = provider.callback_urls(call.path_and_query, call.url)
+    if not provider.check_signature(urls, call.params, signature):
+        refused(name, "wrong or missing X-Twilio-Signature")
+        raise Forbidden("Invalid signature")
+    return provider
+
+
+def checked_vonage(
+    svc: Services, name: str, call: Callback, token: str | None
+) -> tuple[VonageProvider, dict[str, str]]:
+    """The Vonage provider `name` and the callback's parameters, once its signature and/or
+    token check out: `NotFound` for a name that is not a Vonage provider, `Forbidden` else."""
     provider = svc.router.providers.get(name)
     if not isinstance(provider, VonageProvider):
         raise NotFound(f"No Vonage provider named {name!r}")
     params = dict(call.params)
     why = provider.check_receipt(params, token)
     if why is not None:
-        _refused(name, why)
+        refused(name, why)
         raise Forbidden("Invalid signature or token")
-    return await _apply(svc, provider.receipt_of(params), name)
+    return provider, params
+
+
+class StoreSink:
+    """Where a callback's receipt or inbound message goes: the worker's receipts intake when
+    this process runs one (batched with the rest), else a write of its own."""
+
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+
+    async def receipt(self, receipt: Receipt) -> None:
+        svc = self._svc
+        if svc.receipts is not None:
+            await svc.receipts.receipt(receipt)
+            return
+        await svc.db.write(receipts.write, [receipts.report_of(receipt)], now=now_ms())
+        svc.metrics.receipts.labels(receipt.state.value).inc()
+
+    async def inbound(self, message: Inbound) -> None:
+        svc = self._svc
+        if svc.receipts is not None:
+            await svc.receipts.inbound(message)
+            return
+        log.info(
+            "inbound message from %s to %s",
+            mask_phone(message.from_number),
+            mask_phone(message.to),
+            extra={"action": "inbound_received", "provider": message.provider},
+        )
+        item = inbound_store.NewInbound(
+            provider=message.provider,
+            from_number=message.from_number,
+            to_number=message.to,
+            text=message.text,
+        )
+        await svc.db.write(receipts.write, [item], now=now_ms())
+        svc.metrics.inbound.inc()
 
 
 async def _apply(svc: Services, receipt: Receipt | None, name: str) -> bool:
@@ -74,11 +130,7 @@ async def _apply(svc: Services, receipt: Receipt | None, name: str) -> bool:
             extra={"action": "callback_ignored", "provider": name},
         )
         return False
-    if svc.receipts is not None:
-        await svc.receipts.receipt(receipt)
-    else:
-        await svc.db.write(receipts.write, [receipts.report_of(receipt)], now=now_ms())
-        svc.metrics.receipts.labels(receipt.state.value).inc()
+    await StoreSink(svc).receipt(receipt)
     log.debug(
         "receipt from a callback",
         extra={"action": "callback_receipt", "provider": name, "state": receipt.state.value},
@@ -86,7 +138,7 @@ async def _apply(svc: Services, receipt: Receipt | None, name: str) -> bool:
     return True
 
 
-def _refused(name: str, why: str) -> None:
+def refused(name: str, why: str) -> None:
     log.warning(
         "callback refused: %s",
         why,

@@ -14,47 +14,16 @@ from __future__ import annotations
 
 import logging
 
-from textgate.delivery.base import Inbound, Receipt
-from textgate.delivery.http import TwilioProvider, VonageProvider, inbound
-from textgate.domain.phones import mask_phone
-from textgate.errors import Forbidden, NotFound
-from textgate.services import receipts
+from textgate.delivery.http import inbound
 from textgate.services.container import Services
-from textgate.services.provider_callbacks import Callback
-from textgate.store import inbound as inbound_store
-from textgate.store.db import now_ms
+from textgate.services.provider_callbacks import (
+    Callback,
+    StoreSink,
+    checked_twilio,
+    checked_vonage,
+)
 
 log = logging.getLogger("textgate.services.callbacks")
-
-
-class StoreSink:
-    """The receipts intake when this process runs one, else a write per message."""
-
-    def __init__(self, svc: Services) -> None:
-        self._svc = svc
-
-    async def receipt(self, receipt: Receipt) -> None:
-        raise NotImplementedError("inbound webhooks carry no receipts")
-
-    async def inbound(self, message: Inbound) -> None:
-        svc = self._svc
-        if svc.receipts is not None:
-            await svc.receipts.inbound(message)
-            return
-        log.info(
-            "inbound message from %s to %s",
-            mask_phone(message.from_number),
-            mask_phone(message.to),
-            extra={"action": "inbound_received", "provider": message.provider},
-        )
-        item = inbound_store.NewInbound(
-            provider=message.provider,
-            from_number=message.from_number,
-            to_number=message.to,
-            text=message.text,
-        )
-        await svc.db.write(receipts.write, [item], now=now_ms())
-        svc.metrics.inbound.inc()
 
 
 async def twilio_inbound(svc: Services, name: str, call: Callback, signature: str | None) -> bool:
@@ -63,13 +32,7 @@ async def twilio_inbound(svc: Services, name: str, call: Callback, signature: st
 
     `NotFound` for a provider name that is not a Twilio provider, `Forbidden` for a
     signature that is missing or wrong."""
-    provider = svc.router.providers.get(name)
-    if not isinstance(provider, TwilioProvider):
-        raise NotFound(f"No Twilio provider named {name!r}")
-    urls = provider.callback_urls(call.path_and_query, call.url)
-    if not provider.check_signature(urls, call.params, signature):
-        _refused(name, "wrong or missing X-Twilio-Signature")
-        raise Forbidden("Invalid signature")
+    provider = checked_twilio(svc, name, call, signature)
     message = inbound.twilio_message(provider, dict(call.params))
     if message is None:
         return _ignored(name)
@@ -83,14 +46,7 @@ async def vonage_inbound(svc: Services, name: str, call: Callback, token: str | 
 
     `NotFound` for a provider name that is not a Vonage provider, `Forbidden` when the
     request's signature or token does not check out."""
-    provider = svc.router.providers.get(name)
-    if not isinstance(provider, VonageProvider):
-        raise NotFound(f"No Vonage provider named {name!r}")
-    params = dict(call.params)
-    why = provider.check_receipt(params, token)
-    if why is not None:
-        _refused(name, why)
-        raise Forbidden("Invalid signature or token")
+    provider, params = checked_vonage(svc, name, call, token)
     found = inbound.vonage_message(provider, params)
     if found is None:
         return _ignored(name)
@@ -104,7 +60,3 @@ def _ignored(name: str) -> bool:
         extra={"action": "callback_ignored", "provider": name},
     )
     return False
-
-
-def _refused(name: str, why: str) -> None:
-    log.warning("callback refused: %s", why, extra={"action": "callback_refused", "provider": name})
